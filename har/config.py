@@ -1,0 +1,209 @@
+"""Typed view of params.yaml.
+
+Every section is a dataclass with no defaults: params.yaml is the single place
+where a value lives, so a missing key is an error, and so is an unknown one (a
+typo such as `train.lr_` must not silently train with the old value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml does not describe a valid run."""
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    classes: list[str]  # names from har.synthetic.MOTIONS
+    groups: int  # UCF101 has 25; the official split rule needs at least 21
+    clips_per_group: int
+    min_frames: int
+    max_frames: int
+    width: int
+    height: int
+    fps: int
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str  # "synthetic"
+    seed: int
+    split: int  # 1, 2 or 3: the official split to train and test on
+    synthetic: SyntheticConfig
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    frames: int  # frames kept per video, sampled uniformly over the whole video
+    size: int  # short side after resizing, aspect preserved
+    jpeg_quality: int
+    max_failed_fraction: float
+    workers: int  # 0 = one per CPU core
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    val_fraction: float  # fraction of the training *groups* moved to validation
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_schedule: str  # "cosine" (anneal to 0 over the epochs) or "constant"
+    weight_decay: float
+    frames: int  # frames per training clip, drawn from the extracted ones
+    crop: int  # square crop side
+    hflip: bool  # off for direction classes: a mirrored MoveLeft is a MoveRight
+    workers: int  # DataLoader workers; 0 decodes in the training process
+    device: str  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    amp: bool  # mixed precision on CUDA; a no-op on CPU
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    clips: int  # clips per test video whose softmax is averaged for video accuracy
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str  # registry name, see `har models`
+    model: dict[str, Any]  # keyword arguments of the architecture
+    train: dict[str, Any]  # overrides of the train section for this model only
+
+
+@dataclass(frozen=True)
+class Params:
+    dataset: DatasetConfig
+    extract: ExtractConfig
+    split: SplitConfig
+    train: TrainConfig
+    eval: EvalConfig
+    models: dict[str, ModelConfig]
+
+    def train_config(self, model_name: str) -> TrainConfig:
+        """The train section with this model's overrides applied."""
+        overrides = self.models[model_name].train
+        return _build(TrainConfig, {**dataclasses.asdict(self.train), **overrides},
+                      f"models.{model_name}.train")
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool):
+        if type(value) is not annotation:
+            raise ConfigError(f"params.yaml: '{where}' must be {annotation.__name__}, "
+                              f"got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"params.yaml: '{where}' must be a list, got {value!r}")
+        (item_type,) = typing.get_args(annotation)
+        return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"params.yaml: '{where}' must be a mapping, got {value!r}")
+        _, value_type = typing.get_args(annotation)
+        return {k: _check_type(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if annotation is Any:
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, where)
+    raise TypeError(f"unsupported annotation {annotation!r} at {where}")  # a bug here, not in params
+
+
+def _build(cls: type, data: Any, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"params.yaml: '{where or 'top level'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"params.yaml: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+                          f"known keys{' of ' + where if where else ''}: {', '.join(names)}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"params.yaml: missing key(s) {', '.join(prefix + k for k in missing)}")
+    kwargs = {n: _check_type(data[n], hints[n], f"{where}.{n}" if where else n) for n in names}
+    return cls(**kwargs)
+
+
+def _validate(p: Params) -> None:
+    if p.dataset.name != "synthetic":
+        raise ConfigError(f"params.yaml: dataset.name {p.dataset.name!r} is not supported; "
+                          "available: synthetic")
+    if p.dataset.split not in (1, 2, 3):
+        raise ConfigError(f"params.yaml: dataset.split must be 1, 2 or 3, got {p.dataset.split}")
+    if not 0 <= p.extract.max_failed_fraction <= 1:
+        raise ConfigError("params.yaml: extract.max_failed_fraction must be within [0, 1]")
+    if not 0 < p.split.val_fraction < 1:
+        raise ConfigError("params.yaml: split.val_fraction must be within (0, 1)")
+    if not p.models:
+        raise ConfigError("params.yaml: 'models' lists no model to train")
+    for name in p.models:
+        if not name.replace("_", "").isalnum():
+            raise ConfigError(f"params.yaml: model name {name!r} must be letters, digits and _")
+        tc = p.train_config(name)
+        if tc.lr_schedule not in ("cosine", "constant"):
+            raise ConfigError(f"params.yaml: train.lr_schedule must be cosine or constant, "
+                              f"got {tc.lr_schedule!r} (model {name!r})")
+        if tc.frames > p.extract.frames:
+            raise ConfigError(f"params.yaml: train.frames ({tc.frames}) for model {name!r} "
+                              f"exceeds extract.frames ({p.extract.frames})")
+        if tc.crop > p.extract.size:
+            raise ConfigError(f"params.yaml: train.crop ({tc.crop}) for model {name!r} "
+                              f"exceeds extract.size ({p.extract.size})")
+
+
+def parse_params(data: Any) -> Params:
+    """Build and validate Params from an already-loaded mapping."""
+    params = _build(Params, data, "")
+    _validate(params)
+    return params
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> Params:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run from the project root") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_params(data)
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """Return base with overrides applied recursively (mappings merge, other values replace)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+__all__ = ["ConfigError", "Params", "load_params", "parse_params", "deep_merge",
+           "DatasetConfig", "SyntheticConfig", "ExtractConfig", "SplitConfig",
+           "TrainConfig", "EvalConfig", "ModelConfig"]

@@ -1,0 +1,115 @@
+"""Clips from the extracted frame files, and the preprocessing that turns frames into a tensor.
+
+`Preprocessing` is saved inside every checkpoint, so prediction repeats exactly
+the transforms evaluation used; nothing reads a second copy of these constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from har.frames import load_frames
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    source_frames: int  # frames sampled uniformly from the whole video (extract.frames)
+    short_side: int  # their short side after resizing (extract.size)
+    frames: int  # frames per clip fed to the model, one per temporal segment
+    crop: int  # square crop: random in training, centred in evaluation
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    layout: str  # "NCTHW" (3D convolutions) or "NTCHW" (per-frame encoders)
+    hflip: bool  # random horizontal flip in training only
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessing":
+        return cls(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
+
+
+def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1,
+                 generator: torch.Generator | None = None) -> list[int]:
+    """One frame from each of `frames` equal segments of [0, available).
+
+    clip=None draws a random frame per segment (training's temporal jitter);
+    otherwise clip c of num_clips takes the same fixed offset in every segment,
+    so evaluation clips are deterministic and spread over each segment.
+    """
+    seg = available / frames
+    if clip is None:
+        offsets = torch.rand(frames, generator=generator) * seg
+    else:
+        offsets = torch.full((frames,), (clip + 0.5) * seg / num_clips)
+    starts = torch.arange(frames) * seg
+    return (starts + offsets).long().clamp_(0, available - 1).tolist()
+
+
+def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """(T, 3, H, W) uint8 -> normalised float clip in the model's layout, no batch axis.
+
+    The same crop and flip apply to every frame of a clip: a crop that moved
+    between frames would itself look like motion.
+    """
+    _, _, h, w = frames.shape
+    c = prep.crop
+    if train:
+        top = int(torch.randint(0, h - c + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - c + 1, (1,), generator=generator))
+    else:
+        top, left = (h - c) // 2, (w - c) // 2
+    x = frames[:, :, top:top + c, left:left + c]
+    if train and prep.hflip and bool(torch.rand(1, generator=generator) < 0.5):
+        x = x.flip(-1)
+    x = x.float().div_(255)
+    mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
+    std = torch.tensor(prep.std).view(1, 3, 1, 1)
+    x = (x - mean) / std
+    if prep.layout == "NCTHW":
+        x = x.permute(1, 0, 2, 3)
+    return x.contiguous()
+
+
+def preprocess_frames(frames: torch.Tensor, prep: Preprocessing, clip: int = 0,
+                      num_clips: int = 1) -> torch.Tensor:
+    """Evaluation transform of clip `clip` from (source_frames, 3, H, W) uint8 frames."""
+    idx = clip_indices(len(frames), prep.frames, clip, num_clips)
+    return spatial_transform(frames[idx], prep, train=False)
+
+
+class ClipDataset(Dataset):
+    """Items are (clip, label, video index). In evaluation, each video yields num_clips clips."""
+
+    def __init__(self, rows: list[dict], frames_root: Path, prep: Preprocessing,
+                 train: bool, num_clips: int = 1):
+        self.rows = rows
+        self.frames_root = Path(frames_root)
+        self.prep = prep
+        self.train = train
+        self.num_clips = 1 if train else num_clips
+
+    def __len__(self) -> int:
+        return len(self.rows) * self.num_clips
+
+    def __getitem__(self, i: int):
+        video, clip = divmod(i, self.num_clips)
+        row = self.rows[video]
+        path = self.frames_root / row["frames"]
+        available = int(row["frames_stored"])
+        # torch's global RNG: seeded by train.seed, and per worker by the DataLoader.
+        idx = clip_indices(available, self.prep.frames, None if self.train else clip, self.num_clips)
+        frames = load_frames(path, idx)
+        x = spatial_transform(frames, self.prep, self.train)
+        return x, int(row["label"]), video

@@ -1,0 +1,119 @@
+"""train_one_epoch / evaluate, in the flat style of torchvision's video reference."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # Same params + seed on the same machine must give the same metrics.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"params.yaml asks for device {name!r}, but CUDA is not available")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast(device: torch.device, enabled: bool):
+    """Mixed precision as one context manager: bf16 where supported, else fp16; off on CPU."""
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                      generator=generator, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=workers > 0, drop_last=False)
+
+
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    device: torch.device, scaler: torch.amp.GradScaler | None = None,
+                    amp: bool = False) -> dict[str, float]:
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for clips, labels, _ in loader:
+        clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with autocast(device, amp):
+            logits = model(clips)
+            loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        total_loss += loss.item() * len(labels)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+    return {"loss": total_loss / seen, "acc": correct / seen}
+
+
+@torch.no_grad()
+def predict_clips(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, labels, video index) of every clip the loader yields, in loader order."""
+    model.eval()
+    all_logits, all_labels, all_videos = [], [], []
+    for clips, labels, videos in loader:
+        with autocast(device, amp):
+            logits = model(clips.to(device, non_blocking=True))
+        all_logits.append(logits.float().cpu())
+        all_labels.append(labels)
+        all_videos.append(videos)
+    return torch.cat(all_logits), torch.cat(all_labels), torch.cat(all_videos)
+
+
+def clip_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    k = min(5, logits.shape[1])
+    topk = logits.topk(k, dim=1).indices
+    return {
+        "loss": F.cross_entropy(logits, labels).item(),
+        "top1": (topk[:, 0] == labels).float().mean().item(),
+        "top5": (topk == labels[:, None]).any(1).float().mean().item(),
+    }
+
+
+def video_scores(logits: torch.Tensor, labels: torch.Tensor, videos: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average the softmax over each video's clips: (probabilities per video, label per video)."""
+    n = int(videos.max()) + 1
+    probs = torch.zeros(n, logits.shape[1]).index_add_(0, videos, logits.softmax(1))
+    counts = torch.zeros(n).index_add_(0, videos, torch.ones(len(videos)))
+    video_labels = torch.zeros(n, dtype=torch.long).index_copy_(0, videos, labels)
+    return probs / counts[:, None], video_labels
+
+
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False
+             ) -> dict[str, float]:
+    logits, labels, videos = predict_clips(model, loader, device, amp)
+    metrics = clip_metrics(logits, labels)
+    probs, video_labels = video_scores(logits, labels, videos)
+    metrics["video_top1"] = (probs.argmax(1) == video_labels).float().mean().item()
+    return metrics

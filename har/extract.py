@@ -1,0 +1,88 @@
+"""Extract every video of a dataset into one frames file each, plus a manifest CSV."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from har.fileio import write_csv
+from har.frames import SUFFIX, save_frames
+from har.splits import GROUP_RE
+from har.video import VideoError, read_frames
+
+VIDEO_EXTENSIONS = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".flv",
+                    ".wmv", ".3gp"}
+MANIFEST_FIELDS = ["id", "class", "group", "source", "fps", "width", "height", "frame_count",
+                   "duration", "status", "error", "rotation", "codec", "frames_stored", "frames",
+                   "note"]
+
+
+class ExtractionError(RuntimeError):
+    """Too many videos failed to decode."""
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    frames: int
+    size: int
+    jpeg_quality: int
+    max_failed_fraction: float
+    workers: int  # 0 = one per CPU core
+
+
+def find_videos(root: Path) -> list[Path]:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: video folder not found (did the download stage run?)")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+
+
+def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> dict:
+    """Extract one video; never raises for a bad video, the row says what went wrong."""
+    rel = video.relative_to(root)
+    vid = rel.with_suffix("").as_posix()
+    group = GROUP_RE.search(video.stem)
+    row = {k: "" for k in MANIFEST_FIELDS}
+    row.update({"id": vid, "class": rel.parts[0] if len(rel.parts) > 1 else "",
+                "group": f"g{int(group.group(1)):02d}" if group else "",
+                "source": rel.as_posix()})
+    try:
+        result = read_frames(video, s.frames, s.size)
+        frames_rel = rel.with_suffix(SUFFIX).as_posix()
+        save_frames(out_dir / frames_rel, result.array, s.jpeg_quality)
+    except (VideoError, OSError) as e:
+        row.update({"status": "failed", "error": str(e)})
+        return row
+    info = result.info
+    row.update({"fps": f"{info.fps:.3f}", "width": info.width, "height": info.height,
+                "frame_count": result.decoded, "duration": f"{info.duration:.3f}",
+                "status": "ok", "rotation": info.rotation, "codec": info.codec,
+                "frames_stored": len(result.array), "frames": frames_rel,
+                "note": "; ".join(result.notes)})
+    return row
+
+
+def extract_all(root: Path, out_dir: Path, manifest: Path, s: ExtractSettings) -> list[dict]:
+    videos = find_videos(root)
+    if not videos:
+        raise FileNotFoundError(f"{root}: no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    workers = s.workers or os.cpu_count() or 1
+    # Threads, not processes: each job waits on its own single-threaded ffmpeg child,
+    # so `workers` ffmpeg processes keep the cores busy without oversubscription.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        rows = list(tqdm(pool.map(lambda v: extract_one(v, root, out_dir, s), videos),
+                         total=len(videos), desc="extract", unit="video"))
+    write_csv(manifest, MANIFEST_FIELDS, rows)
+    failed = [r for r in rows if r["status"] != "ok"]
+    if len(failed) > s.max_failed_fraction * len(rows):
+        listing = "\n".join(f"  {r['source']}: {r['error']}" for r in failed[:50])
+        more = f"\n  ... and {len(failed) - 50} more" if len(failed) > 50 else ""
+        raise ExtractionError(
+            f"{len(failed)} of {len(rows)} videos failed to decode "
+            f"({len(failed) / len(rows):.1%} > extract.max_failed_fraction "
+            f"{s.max_failed_fraction:.1%}); see {manifest}:\n{listing}{more}")
+    return rows

@@ -1,0 +1,65 @@
+"""One file per video: the sampled frames as JPEGs inside a single .npz.
+
+One file per video, not per frame: DVC hashes, caches and pushes every file on
+its own, and is 10-40x slower with a file per frame. JPEG keeps the bytes at
+those of a frame-per-JPEG layout, while the zip container keeps it one file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from har.fileio import atomic_path
+
+SUFFIX = ".npz"
+
+
+def save_frames(path: Path | str, frames: np.ndarray, quality: int = 90) -> int:
+    """Write (T, H, W, 3) uint8 frames atomically; returns the file size in bytes."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    encoded = [_encode(f, quality) for f in frames]
+    offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz"
+            np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets,
+                     shape=np.asarray(frames.shape, dtype=np.int64))
+    return Path(path).stat().st_size
+
+
+def load_frames(path: Path | str, indices: list[int] | None = None) -> torch.Tensor:
+    """(T, 3, H, W) uint8 tensor of the frames at `indices` (all when None)."""
+    try:
+        with np.load(path) as z:
+            jpeg, offsets = z["jpeg"], z["offsets"]
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: not a frames file ({e})") from None
+    count = len(offsets) - 1
+    if indices is None:
+        indices = list(range(count))
+    if any(not 0 <= i < count for i in indices):
+        raise IndexError(f"{path}: has {count} frames, asked for {indices}")
+    decoded = [_decode(jpeg[offsets[i]:offsets[i + 1]]) for i in indices]
+    return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2)
+
+
+def _encode(frame: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+    return np.frombuffer(buf.getvalue(), np.uint8)
+
+
+def _decode(data: np.ndarray) -> np.ndarray:
+    with Image.open(io.BytesIO(data.tobytes())) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def frame_count(path: Path | str) -> int:
+    with np.load(path) as z:
+        return len(z["offsets"]) - 1

@@ -1,0 +1,8 @@
+"""Model zoo. Importing this package registers every architecture."""
+
+from har.models import cnn3d, crnn  # noqa: F401  (registration side effect)
+from har.models.registry import (ModelEntry, count_parameters, create_model, get_entry,
+                                 list_models, register_model)
+
+__all__ = ["ModelEntry", "count_parameters", "create_model", "get_entry", "list_models",
+           "register_model"]

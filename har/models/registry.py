@@ -1,0 +1,71 @@
+"""A tiny model registry: `@register_model` on a constructor, `create_model(name, ...)` to build.
+
+Each entry declares its input spec (layout, normalisation); frames and crop come
+from params. The training stage stores the resulting Preprocessing in the
+checkpoint, and prediction reads it from there.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from har.data import IMAGENET_MEAN, IMAGENET_STD
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    family: str
+    layout: str  # "NCTHW" or "NTCHW"
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    source: str  # which seed system or paper it comes from
+    build: Callable[..., nn.Module]
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(*, family: str, layout: str, source: str,
+                   mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    def wrap(fn):
+        if fn.__name__ in _REGISTRY:
+            raise ValueError(f"model {fn.__name__!r} registered twice")
+        _REGISTRY[fn.__name__] = ModelEntry(fn.__name__, family, layout, tuple(mean), tuple(std),
+                                            source, fn)
+        return fn
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
+
+
+def create_model(name: str, num_classes: int, frames: int, crop: int, **cfg) -> nn.Module:
+    """Build a registered model. Unknown keyword arguments are an error naming the model."""
+    entry = get_entry(name)
+    accepted = inspect.signature(entry.build).parameters
+    unknown = sorted(set(cfg) - set(accepted))
+    if unknown:
+        options = [p for p in accepted if p not in ("num_classes", "frames", "crop")]
+        raise ValueError(f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
+                         f"accepted: {', '.join(options)}")
+    return entry.build(num_classes=num_classes, frames=frames, crop=crop, **cfg)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable

@@ -1,0 +1,75 @@
+"""Stage `evaluate@<model>`: test-set metrics in metrics/<model>.json and a confusion matrix.
+
+Clip level: every clip on its own. Video level: the softmax averaged over
+eval.clips clips per video, which is what the literature reports for UCF101.
+"""
+
+import sys
+
+import torch
+
+from har import paths
+from har.checkpoint import load_model
+from har.config import load_params
+from har.data import ClipDataset
+from har.engine import clip_metrics, make_loader, predict_clips, seed_everything, select_device, video_scores
+from har.fileio import read_csv, write_csv, write_json
+
+
+def main(model_name: str) -> None:
+    params = load_params()
+    cfg = params.train_config(model_name)
+    seed_everything(cfg.seed)
+    device = select_device(cfg.device)
+    model, prep, ckpt = load_model(paths.checkpoint(model_name), device)
+    classes = ckpt["class_names"]
+
+    rows = read_csv(paths.SPLITS / "test.csv")
+    test_set = ClipDataset(rows, paths.FRAMES, prep, train=False, num_clips=params.eval.clips)
+    loader = make_loader(test_set, params.eval.batch_size, False, cfg.workers, cfg.seed)
+    logits, labels, videos = predict_clips(model, loader, device, cfg.amp)
+    clip = clip_metrics(logits, labels)
+    probs, video_labels = video_scores(logits, labels, videos)
+    predicted = probs.argmax(1)
+    per_class = {}
+    for i, name in enumerate(classes):
+        mask = video_labels == i
+        if mask.any():  # a class absent from test has no accuracy, not a zero
+            per_class[name] = round((predicted[mask] == i).float().mean().item(), 6)
+
+    metrics = {
+        "input": {"frames": prep.frames, "size": prep.crop},
+        "test": {
+            "clip_top1": clip["top1"],
+            "clip_top5": clip["top5"],
+            "video_top1": (predicted == video_labels).float().mean().item(),
+            "loss": clip["loss"],
+            "clips": len(labels),
+            "videos": len(video_labels),
+        },
+        "per_class_video_top1": per_class,
+        "train": {
+            "best_epoch": ckpt["best_epoch"],
+            "epochs": ckpt["epochs"],
+            "train_top1": ckpt["train_top1"],
+            "val_top1": ckpt["val_top1"],
+            "seconds": round(ckpt["train_seconds"], 1),
+        },
+        "params": {"total": ckpt["params_total"], "trainable": ckpt["params_trainable"]},
+    }
+    write_json(paths.metrics_file(model_name), metrics)
+    write_csv(paths.confusion_file(model_name), ["video", "actual", "predicted"],
+              [{"video": r["id"], "actual": classes[a], "predicted": classes[p]}
+               for r, a, p in zip(rows, video_labels.tolist(), predicted.tolist())])
+    print(f"evaluate {model_name}: clip top-1 {clip['top1']:.3f}, top-5 {clip['top5']:.3f}, "
+          f"video top-1 {metrics['test']['video_top1']:.3f} on {len(rows)} test videos")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/evaluate.py <model name from params.yaml>")
+    torch.set_grad_enabled(False)
+    try:
+        main(sys.argv[1])
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"evaluate {sys.argv[1]}: {e}")

@@ -1,0 +1,19 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    """../shared/fixtures: real files no one here made. Missing is a failure, never a skip."""
+    if not (FIXTURES / "README.md").is_file():
+        pytest.fail(f"{FIXTURES} not found: the tests need ../shared/fixtures beside the project")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def videos(fixtures) -> Path:
+    return fixtures / "videos"

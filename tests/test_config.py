@@ -1,0 +1,73 @@
+"""params.yaml: unknown or missing keys are errors, and presets merge into a valid file."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from har.config import ConfigError, load_params, parse_params
+from har.presets import apply_preset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_committed_params_file_is_valid():
+    p = load_params(ROOT / "params.yaml")
+    assert set(p.models) >= {"cnn3d", "crnn", "frame_avg"}
+    assert p.train_config("cnn3d").lr == p.models["cnn3d"].train.get("lr", p.train.lr)
+
+
+@pytest.mark.parametrize("path,key", [
+    ((), "trian"),
+    (("train",), "lr_"),
+    (("dataset", "synthetic"), "colour"),
+    (("models", "crnn"), "layers"),
+])
+def test_unknown_keys_are_errors_that_name_the_key(params, path, key):
+    node = params
+    for part in path:
+        node = node[part]
+    node[key] = 1
+    with pytest.raises(ConfigError, match=rf"unknown key\(s\) {'.'.join(path + (key,))}"):
+        parse_params(params)
+
+
+def test_unknown_key_in_a_models_train_override(params):
+    params["models"]["crnn"]["train"] = {"epochz": 3}
+    with pytest.raises(ConfigError, match=r"models\.crnn\.train\.epochz"):
+        parse_params(params)
+
+
+def test_missing_keys_and_wrong_types(params):
+    broken = copy.deepcopy(params)
+    del broken["extract"]["size"]
+    with pytest.raises(ConfigError, match=r"missing key\(s\) extract\.size"):
+        parse_params(broken)
+    params["train"]["epochs"] = "ten"
+    with pytest.raises(ConfigError, match=r"'train\.epochs' must be int, got 'ten'"):
+        parse_params(params)
+
+
+def test_inconsistent_values_are_refused(params):
+    params["train"]["crop"] = params["extract"]["size"] + 1
+    with pytest.raises(ConfigError, match="train.crop .* exceeds extract.size"):
+        parse_params(params)
+
+
+def test_preset_merges_over_params_and_stays_valid(tmp_path):
+    target = tmp_path / "params.yaml"
+    target.write_text((ROOT / "params.yaml").read_text())
+    apply_preset("tiny", target, ROOT / "presets")
+    p = load_params(target)
+    tiny = yaml.safe_load((ROOT / "presets" / "tiny.yaml").read_text())
+    assert p.train.epochs == tiny["train"]["epochs"]
+    assert p.models["crnn"].model["lstm_layers"] == 1
+    assert p.models["crnn"].arch == "crnn"  # untouched keys survive the merge
+    with pytest.raises(FileNotFoundError, match="no such preset"):
+        apply_preset("nope", target, ROOT / "presets")

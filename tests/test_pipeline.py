@@ -1,0 +1,113 @@
+"""End to end: `dvc repro` on the tiny profile in a scratch copy of the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from har.config import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # dvc and har of this environment
+
+
+def run(cmd, cwd, check=True):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """The project's files as git sees them, tiny preset applied, after one `dvc repro`."""
+    dst = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dst / rel)
+    run(["git", "init", "-q"], dst)
+    if not (dst / ".dvc" / "config").exists():
+        run(["dvc", "init", "-q"], dst)
+    run(["har", "preset", "apply", "tiny"], dst)
+    run(["git", "add", "-A"], dst)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], dst)
+    run(["dvc", "repro"], dst)
+    return dst
+
+
+METRICS_SCHEMA = {
+    "input": {"frames", "size"},
+    "test": {"clip_top1", "clip_top5", "video_top1", "loss", "clips", "videos"},
+    "train": {"best_epoch", "epochs", "train_top1", "val_top1", "seconds"},
+    "params": {"total", "trainable"},
+}
+
+
+def test_every_declared_output_exists(repo):
+    models = list(load_params(repo / "params.yaml").models)
+    expected = ["data/raw/videos", "data/raw/splits/classInd.txt", "data/manifest.csv",
+                "data/splits/train.csv", "data/splits/val.csv", "data/splits/test.csv",
+                "reports/results.md", "reports/curves.png"]
+    for m in models:
+        expected += [f"models/{m}/model.pt", f"metrics/{m}.json", f"metrics/confusion/{m}.csv",
+                     f"metrics/train/{m}/metrics.json",
+                     f"metrics/train/{m}/plots/metrics/val/top1.tsv"]
+    missing = [p for p in expected if not (repo / p).exists()]
+    assert not missing
+    frames = list((repo / "data/frames").rglob("*.npz"))
+    assert len(frames) == len(list((repo / "data/raw/videos").rglob("*.avi")))  # one file per video
+    assert not list(repo.rglob("*.tmp"))  # no leftovers of atomic writes
+    assert (repo / "reports/curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metrics_have_the_schema(repo):
+    params = load_params(repo / "params.yaml")
+    test_videos = len((repo / "data/splits/test.csv").read_text().strip().splitlines()) - 1
+    for m in params.models:
+        metrics = json.loads((repo / f"metrics/{m}.json").read_text())
+        for section, keys in METRICS_SCHEMA.items():
+            assert keys <= set(metrics[section]), (m, section)
+        t = metrics["test"]
+        assert t["videos"] == test_videos and t["clips"] == test_videos * params.eval.clips
+        assert 0 <= t["clip_top1"] <= t["clip_top5"] <= 1
+        assert set(metrics["per_class_video_top1"]) == set(params.dataset.synthetic.classes)
+        assert 1 <= metrics["train"]["best_epoch"] <= params.train.epochs
+        assert metrics["params"]["trainable"] <= metrics["params"]["total"]
+    table = (repo / "reports/results.md").read_text()
+    assert all(f"`{m}`" in table for m in params.models)
+
+
+def test_second_repro_has_nothing_to_do(repo):
+    out = run(["dvc", "repro"], repo).stdout
+    assert "Data and pipelines are up to date" in out
+    assert "Running stage" not in out
+
+
+def test_metrics_show_and_retraining_is_deterministic(repo):
+    shown = run(["dvc", "metrics", "show", "--json"], repo).stdout
+    assert "clip_top1" in shown
+    before = json.loads((repo / "metrics/cnn3d.json").read_text())
+    run(["dvc", "repro", "-f", "-s", "train@cnn3d", "evaluate@cnn3d"], repo)
+    after = json.loads((repo / "metrics/cnn3d.json").read_text())
+    for section in ("test", "per_class_video_top1"):
+        assert after[section] == before[section]
+
+
+def test_unknown_param_fails_the_pipeline_naming_the_key(repo):
+    params = repo / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original + "\ntrian:\n  epochs: 3\n")
+        proc = run(["dvc", "repro"], repo, check=False)
+        assert proc.returncode != 0
+        assert "unknown key(s) trian" in proc.stdout + proc.stderr
+    finally:
+        params.write_text(original)
