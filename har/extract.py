@@ -57,6 +57,9 @@ def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> d
     except (VideoError, OSError) as e:
         row.update({"status": "failed", "error": str(e)})
         return row
+    except Exception as e:  # noqa: BLE001 - one odd video must not abort thousands
+        row.update({"status": "failed", "error": f"{video}: unexpected {type(e).__name__}: {e}"})
+        return row
     info = result.info
     row.update({"fps": f"{info.fps:.3f}", "width": info.width, "height": info.height,
                 "frame_count": result.decoded, "duration": f"{info.duration:.3f}",

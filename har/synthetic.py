@@ -9,8 +9,9 @@ ignores frame order can at best tell the pair, not the direction (50%).
 Layout and split files are those of UCF101: `<Class>/v_<Class>_gGG_cCC.avi`,
 MPEG-4 Part 2 in AVI, `classInd.txt`, `trainlist0k.txt`, `testlist0k.txt` with
 CRLF endings, and split k testing on groups 7(k-1)+1 .. 7k. A group shares its
-style (background, shape, colours) across all classes and clips, the way a UCF101
-group shares actor and scene, so splitting by group is what keeps test honest.
+scene (background, light or dark object, typical size) across all classes and
+clips, the way a UCF101 group shares a scene, so splitting by group is what keeps
+test honest.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from har.config import SyntheticConfig
 from har.fileio import atomic_path, write_text
-from har.video import ffmpeg_exe
+from har.video import VideoError, ffmpeg_exe
 
 # class name -> (kind, sign). Opposite signs of one kind form a pair.
 MOTIONS: dict[str, tuple[str, int]] = {
@@ -52,7 +53,8 @@ TEXTURE_AMPLITUDE = (4.0, 12.0)  # background waves, grey levels
 NOISE_SIGMA = (2.0, 6.0)  # per-pixel, per-frame Gaussian noise
 OBJECT_SIZE = (0.14, 0.20)  # half-size, fraction of the short side
 TRAVEL = (0.5, 0.85)  # moves: fraction of the free width or height
-FADE = (0.7, 0.95)  # fades: how far the opacity ramps over the clip (0.5 +- half of it)
+FADE = (0.6, 0.8)  # fades: opacity ramps 0.5 -+ half of this, so the object never vanishes
+ZOOM = (1.9, 2.6)  # zooms: ratio of the largest to the smallest size; never tiny, or it looks faded
 TURN_DEGREES = (150.0, 240.0)  # rotations: total turn over the clip
 ROTATION_SIZE = 1.6  # rotating objects are drawn larger: their tips must move visibly
 
@@ -60,9 +62,8 @@ ROTATION_SIZE = 1.6  # rotating objects are drawn larger: their tips must move v
 @dataclass(frozen=True)
 class GroupStyle:
     background: np.ndarray  # (H, W, 3) float32, static "scene"
-    shape: str
-    color: np.ndarray  # (3,)
-    size: float  # object half-size in pixels
+    light: bool  # object lighter than the background (else darker), so it stays visible
+    size: float  # typical object half-size in pixels
 
 
 def video_name(cls: str, group: int, clip: int) -> str:
@@ -85,9 +86,9 @@ def group_style(seed: int, group: int, cfg: SyntheticConfig) -> GroupStyle:
     tint = rng.uniform(-1, 1, size=3) * rng.uniform(*TEXTURE_AMPLITUDE)
     background = base[None, None, :] + texture[..., None] * tint[None, None, :]
     # The object contrasts with the mean background, so it stays visible.
-    color = np.where(base > 128, rng.uniform(0, 70, size=3), rng.uniform(185, 255, size=3))
+    light = bool(base.mean() < 128)
     size = rng.uniform(*OBJECT_SIZE) * min(h, w)
-    return GroupStyle(background.astype(np.float32), str(rng.choice(SHAPES)), color, size)
+    return GroupStyle(background.astype(np.float32), light, size)
 
 
 def _inside(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -117,7 +118,11 @@ def render_clip(cls: str, group: int, clip: int, seed: int, cfg: SyntheticConfig
     n = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
     t = np.linspace(-0.5, 0.5, n, dtype=np.float32)  # centred: the pair is symmetric in time
 
-    size = style.size * rng.uniform(0.85, 1.15)
+    # Shape, colour and size vary per clip; the group keeps its scene. With only ~15
+    # training groups, a fixed object per group let models memorise groups.
+    shape = str(rng.choice(SHAPES))
+    size = style.size * rng.uniform(0.8, 1.25)
+    color = (rng.uniform(170, 255, 3) if style.light else rng.uniform(0, 85, 3)).astype(np.float32)
     margin = 1.3 * size
     angle = np.full(n, rng.uniform(0, 2 * math.pi), np.float32)
     scale = np.ones(n, np.float32)
@@ -136,11 +141,12 @@ def render_clip(cls: str, group: int, clip: int, seed: int, cfg: SyntheticConfig
         cx = np.full(n, rng.uniform(reach, w - reach), np.float32)
         cy = np.full(n, rng.uniform(min(reach, h / 2), max(h - reach, h / 2)), np.float32)
     elif kind == "zoom":
-        log_range = math.log(rng.uniform(1.8, 2.6))
-        scale = np.exp(sign * t * log_range).astype(np.float32) * 0.8
+        log_range = math.log(rng.uniform(*ZOOM))
+        scale = np.exp(sign * t * log_range).astype(np.float32)
         # Keep the largest frame inside the canvas.
-        cx = np.full(n, rng.uniform(2.2 * size, w - 2.2 * size), np.float32)
-        cy = np.full(n, rng.uniform(min(2.2 * size, h / 2), max(h - 2.2 * size, h / 2)), np.float32)
+        reach = 1.1 * size * math.sqrt(ZOOM[1])  # the largest frame stays inside the canvas
+        cx = np.full(n, rng.uniform(reach, w - reach), np.float32)
+        cy = np.full(n, rng.uniform(min(reach, h / 2), max(h - reach, h / 2)), np.float32)
     opacity = np.ones(n, np.float32)
     if kind == "fade":
         opacity = (0.5 + sign * t * rng.uniform(*FADE)).astype(np.float32)
@@ -155,9 +161,8 @@ def render_clip(cls: str, group: int, clip: int, seed: int, cfg: SyntheticConfig
     r = (size * scale)[:, None, None]
     u = (cos * dx + sin * dy) / r  # rotate the pixel grid into object coordinates
     v = (-sin * dx + cos * dy) / r
-    mask = _inside(style.shape, u, v)[..., None]
+    mask = _inside(shape, u, v)[..., None]
 
-    color = np.clip(style.color + rng.normal(0, 12, 3), 0, 255).astype(np.float32)
     alpha = mask * opacity[:, None, None, None]
     frames = style.background[None] + alpha * (color - style.background[None])
     noise = rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(rng.uniform(*NOISE_SIGMA))
@@ -176,7 +181,7 @@ def encode_avi(frames: np.ndarray, path: Path, fps: int) -> None:
         proc = subprocess.run(cmd, input=np.ascontiguousarray(frames).tobytes(),
                               capture_output=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"{path}: ffmpeg could not encode: "
+            raise VideoError(f"{path}: ffmpeg could not encode: "
                                f"{proc.stderr.decode(errors='replace').strip()}")
 
 

@@ -42,7 +42,8 @@ class VideoInfo:
     fps: float
     width: int  # as displayed: after rotation and pixel-aspect correction
     height: int
-    frame_count: int  # from the container; 0 when the container does not say
+    frame_count: int  # from the container, else estimated from duration x fps
+    frame_count_exact: bool  # False when estimated: the container did not say
     duration: float  # seconds
     rotation: int  # degrees, as in the display matrix
     codec: str
@@ -70,7 +71,8 @@ def probe(path: Path | str) -> VideoInfo:
             else:
                 duration = 0.0
             frame_count = int(stream.frames or 0)
-            if frame_count == 0 and fps > 0 and duration > 0:
+            exact = frame_count > 0
+            if not exact and fps > 0 and duration > 0:
                 frame_count = round(duration * fps)
             # Rotation lives in per-frame side data in PyAV; one decoded frame tells it.
             rotation = 0
@@ -85,8 +87,8 @@ def probe(path: Path | str) -> VideoInfo:
                 width = int(round(width * Fraction(sar)))
             if rotation % 180:
                 width, height = height, width
-            return VideoInfo(str(path), fps, width, height, frame_count, duration, rotation,
-                             ctx.name, len(container.streams.video))
+            return VideoInfo(str(path), fps, width, height, frame_count, exact, duration,
+                             rotation, ctx.name, len(container.streams.video))
     except VideoError:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as e:
@@ -169,20 +171,24 @@ def read_frames(path: Path | str, frames: int, size: int, timeout: float = 600.0
     path = Path(path)
     info = probe(path)
     notes: list[str] = []
-    planned = sample_indices(info.frame_count, frames) if info.frame_count else []
+    # With an exact count from the header, ffmpeg keeps only the planned frames.
+    planned = sample_indices(info.frame_count, frames) if info.frame_count_exact else []
     got = _run_ffmpeg(path, size, planned, timeout) if planned else []
     decoded = info.frame_count
-    if len(got) != len(set(planned)):
-        # The header's frame count was missing or wrong: decode everything once more
-        # (small frames only) to learn the true count, then sample from that.
+    if not planned or len(got) != len(set(planned)):
+        # No count in the container, or a wrong one: decode every frame (small, after
+        # scaling) to learn the true count, then sample from that.
         everything = _run_ffmpeg(path, size, None, timeout)
         decoded = len(everything)
         if decoded == 0:
             raise VideoError(f"{path}: no frame could be decoded")
-        if info.frame_count and decoded < min_decoded_fraction * info.frame_count:
+        if info.frame_count_exact and decoded < min_decoded_fraction * info.frame_count:
             raise VideoError(f"{path}: truncated or corrupt: header says {info.frame_count} "
                              f"frames, only {decoded} decode")
-        notes.append(f"header frame count {info.frame_count} was wrong; decoded {decoded}")
+        if info.frame_count_exact:
+            notes.append(f"header frame count {info.frame_count} was wrong; decoded {decoded}")
+        else:
+            notes.append(f"no frame count in the container; decoded {decoded}")
         planned = sample_indices(decoded, frames)
         got = [everything[i] for i in sorted(set(planned))]
     by_index = dict(zip(sorted(set(planned)), got))

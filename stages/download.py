@@ -5,10 +5,10 @@ With dataset.name = synthetic (the default) the dataset is generated, not downlo
 
 import os
 import shutil
-import sys
 
 from har import paths, synthetic
 from har.config import load_params
+from har.stage import run
 
 
 def main() -> None:
@@ -21,7 +21,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        sys.exit(f"download: {e}")
+    run("download", main)

@@ -4,7 +4,6 @@ Clip level: every clip on its own. Video level: the softmax averaged over
 eval.clips clips per video, which is what the literature reports for UCF101.
 """
 
-import sys
 
 import torch
 
@@ -14,6 +13,7 @@ from har.config import load_params
 from har.data import ClipDataset
 from har.engine import clip_metrics, make_loader, predict_clips, seed_everything, select_device, video_scores
 from har.fileio import read_csv, write_csv, write_json
+from har.stage import model_arg, run
 
 
 def main(model_name: str) -> None:
@@ -66,10 +66,6 @@ def main(model_name: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/evaluate.py <model name from params.yaml>")
+    model = model_arg("evaluate")
     torch.set_grad_enabled(False)
-    try:
-        main(sys.argv[1])
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"evaluate {sys.argv[1]}: {e}")
+    run(f"evaluate {model}", main, model)

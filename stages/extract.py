@@ -1,12 +1,12 @@
 """Stage `extract`: one frames file per video in data/frames, and data/manifest.csv."""
 
 import shutil
-import sys
 from collections import Counter
 
 from har import paths
 from har.config import load_params
-from har.extract import ExtractionError, ExtractSettings, extract_all
+from har.extract import ExtractSettings, extract_all
+from har.stage import run
 
 
 def main() -> None:
@@ -23,7 +23,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ExtractionError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"extract: {e}")
+    run("extract", main)

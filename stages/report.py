@@ -5,12 +5,12 @@ It also depends on the whole params.yaml: that makes `dvc repro` re-validate the
 file after any edit, so an unknown top-level key is reported instead of ignored.
 """
 
-import sys
 
 from har import paths
 from har.config import load_params
 from har.fileio import atomic_path, write_text
 from har.report import load_metrics, plot_curves, results_table
+from har.stage import run
 
 
 def main() -> None:
@@ -26,7 +26,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"report: {e}")
+    run("report", main)

@@ -3,12 +3,12 @@
 Validation is carved out of train by group, and no group may cross sets.
 """
 
-import sys
 
 from har import paths
 from har.config import load_params
 from har.fileio import read_csv, write_csv, write_text
 from har.splits import SplitError, assert_disjoint_groups, carve_validation, read_ucf_split
+from har.stage import run
 
 FIELDS = ["id", "label", "class", "group", "frames", "frames_stored"]
 
@@ -46,7 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:  # SplitError, ConfigError
-        sys.exit(f"split: {e}")
+    run("split", main)

@@ -5,7 +5,6 @@ preprocessing, training summary) and per-epoch curves with dvclive.
 """
 
 import copy
-import sys
 import time
 
 import torch
@@ -17,6 +16,7 @@ from har.data import ClipDataset, Preprocessing
 from har.engine import evaluate, make_loader, seed_everything, select_device, train_one_epoch
 from har.fileio import atomic_path, read_csv
 from har.models import count_parameters, create_model, get_entry
+from har.stage import model_arg, run
 
 
 def main(model_name: str) -> None:
@@ -101,9 +101,5 @@ def main(model_name: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/train.py <model name from params.yaml>")
-    try:
-        main(sys.argv[1])
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"train {sys.argv[1]}: {e}")
+    model = model_arg("train")
+    run(f"train {model}", main, model)

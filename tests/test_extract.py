@@ -1,6 +1,7 @@
 """Extraction against real videos with awkward properties, and against broken files."""
 
 import shutil
+import subprocess
 
 import av
 import numpy as np
@@ -129,3 +130,31 @@ def test_unreadable_single_file_raises_a_named_error(tmp_path):
     text.write_text("this is not a video\n")
     with pytest.raises(VideoError, match="notes.mp4: not a readable video"):
         read_frames(text, 4, 32)
+
+
+def _ramp_video(path, n=50):
+    """A video whose frame i has grey level 4*i: the decoded brightness tells the index."""
+    from har.synthetic import encode_avi
+
+    frames = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None] * 4, 48 * 64 * 3)
+    encode_avi(frames.reshape(n, 48, 64, 3), path, fps=25)
+    return path
+
+
+def test_frames_are_sampled_from_the_whole_video_in_one_pass(tmp_path):
+    r = read_frames(_ramp_video(tmp_path / "ramp.avi"), 5, 32)
+    levels = r.array.reshape(5, -1).mean(1) / 4
+    np.testing.assert_allclose(levels, sample_indices(50, 5), atol=1.0)  # [5, 15, 25, 35, 45]
+    assert r.notes == []
+
+
+def test_container_without_frame_count_is_decoded_fully(tmp_path):
+    from har.video import ffmpeg_exe
+
+    mkv = tmp_path / "ramp.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(_ramp_video(tmp_path / "ramp.avi")),
+                    "-c", "copy", str(mkv)], check=True)
+    r = read_frames(mkv, 5, 32)
+    assert r.info.frame_count_exact is False and r.decoded == 50
+    assert any("no frame count" in n for n in r.notes)
+    np.testing.assert_allclose(r.array.reshape(5, -1).mean(1) / 4, sample_indices(50, 5), atol=1.0)

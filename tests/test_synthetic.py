@@ -98,6 +98,35 @@ def test_each_class_moves_the_way_its_name_says(cls, check):
         assert check(x, y, area), f"{cls} group {group}"
 
 
+@pytest.mark.parametrize("cls,grows", [("FadeIn", True), ("FadeOut", False)])
+def test_fades_change_contrast_the_way_their_name_says(cls, grows):
+    for group in (2, 11, 20):
+        frames = render_clip(cls, group, 1, 0, CFG).astype(float)
+        contrast = np.abs(frames - group_style(0, group, CFG).background[None]).mean((1, 2, 3))
+        first, last = contrast[:3].mean(), contrast[-3:].mean()
+        assert (last > 2 * first) if grows else (first > 2 * last), f"{cls} group {group}"
+
+
+def _orientation(frames, background):
+    mask = np.abs(frames.astype(float) - background[None]).sum(-1) > 60
+    out = []
+    for m in mask:
+        ys, xs = np.nonzero(m)
+        cov = np.cov(np.stack([xs - xs.mean(), ys - ys.mean()]))
+        out.append(0.5 * np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1]))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("cls,sign", [("RotateClockwise", 1), ("RotateCounterClockwise", -1)])
+def test_rotations_turn_the_way_their_name_says(cls, sign):
+    """Image y points down, so a clockwise turn increases the angle of the principal axis."""
+    for group in (3, 12, 21):
+        frames = render_clip(cls, group, 1, 0, CFG)[::4]
+        axis = _orientation(frames, group_style(0, group, CFG).background)
+        steps = np.angle(np.exp(2j * np.diff(axis))) / 2  # axes are defined modulo 180 degrees
+        assert np.sign(steps.sum()) == sign, f"{cls} group {group}"
+
+
 def test_opposite_directions_have_the_same_frames_without_order():
     """Without order, MoveLeft and MoveRight must look alike: same spread of positions."""
     def positions(cls):
