@@ -79,7 +79,7 @@ def test_metrics_have_the_schema(repo):
         assert t["videos"] == test_videos and t["clips"] == test_videos * params.eval.clips
         assert 0 <= t["clip_top1"] <= t["clip_top5"] <= 1
         assert set(metrics["per_class_video_top1"]) == set(params.dataset.synthetic.classes)
-        assert 1 <= metrics["train"]["best_epoch"] <= params.train.epochs
+        assert 1 <= metrics["train"]["best_epoch"] <= params.train_config(m).epochs
         assert metrics["params"]["trainable"] <= metrics["params"]["total"]
     table = (repo / "reports/results.md").read_text()
     assert all(f"`{m}`" in table for m in params.models)
