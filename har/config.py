@@ -148,7 +148,21 @@ def _build(cls: type, data: Any, where: str):
     return cls(**kwargs)
 
 
+def _positive(value: int | float, key: str) -> None:
+    if value <= 0:
+        raise ConfigError(f"params.yaml: '{key}' must be positive, got {value}")
+
+
 def _validate(p: Params) -> None:
+    syn = p.dataset.synthetic
+    for key, value in [("dataset.synthetic.clips_per_group", syn.clips_per_group),
+                       ("dataset.synthetic.width", syn.width), ("dataset.synthetic.height", syn.height),
+                       ("dataset.synthetic.fps", syn.fps), ("extract.frames", p.extract.frames),
+                       ("extract.size", p.extract.size), ("eval.clips", p.eval.clips),
+                       ("eval.batch_size", p.eval.batch_size)]:
+        _positive(value, key)
+    if not 1 <= p.extract.jpeg_quality <= 100:
+        raise ConfigError("params.yaml: extract.jpeg_quality must be within 1..100")
     if p.dataset.name != "synthetic":
         raise ConfigError(f"params.yaml: dataset.name {p.dataset.name!r} is not supported; "
                           "available: synthetic")
@@ -164,6 +178,8 @@ def _validate(p: Params) -> None:
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"params.yaml: model name {name!r} must be letters, digits and _")
         tc = p.train_config(name)
+        for key in ("epochs", "batch_size", "lr", "frames", "crop"):
+            _positive(getattr(tc, key), f"train.{key} (model {name})")
         if tc.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"params.yaml: train.lr_schedule must be cosine or constant, "
                               f"got {tc.lr_schedule!r} (model {name!r})")

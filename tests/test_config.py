@@ -54,6 +54,12 @@ def test_missing_keys_and_wrong_types(params):
         parse_params(params)
 
 
+def test_values_out_of_range_are_refused(params):
+    params["models"]["cnn3d"]["train"] = {"epochs": 0}
+    with pytest.raises(ConfigError, match=r"'train\.epochs \(model cnn3d\)' must be positive, got 0"):
+        parse_params(params)
+
+
 def test_inconsistent_values_are_refused(params):
     params["train"]["crop"] = params["extract"]["size"] + 1
     with pytest.raises(ConfigError, match="train.crop .* exceeds extract.size"):
