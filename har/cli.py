@@ -6,21 +6,38 @@ import argparse
 import sys
 
 
+def clip_gflops(model, layout: str, frames: int, crop: int) -> float:
+    """Forward GFLOPs for one clip (a multiply-add counts as 2 FLOPs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shape = (1, 3, frames, crop, crop) if layout == "NCTHW" else (1, frames, 3, crop, crop)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(torch.zeros(shape))
+    return counter.get_total_flops() / 1e9
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from har.models import count_parameters, create_model, get_entry, list_models
 
     rows = []
     for name in list_models():
         entry = get_entry(name)
-        model = create_model(name, args.num_classes, args.frames, args.crop)
+        # Models with a required input (MViT, S3D) are shown at that input instead.
+        frames, crop = entry.fixed_input or (max(args.frames, entry.min_input[0]),
+                                             max(args.crop, entry.min_input[1]))
+        model = create_model(name, args.num_classes, frames, crop)
         total, trainable = count_parameters(model)
-        rows.append((name, entry.family, entry.layout, f"{total:,}", f"{trainable:,}", entry.source))
-    header = ("name", "family", "layout", "params", "trainable", "source")
+        flops = f"{clip_gflops(model, entry.layout, frames, crop):.1f}" if args.flops else "-"
+        rows.append((name, entry.family, entry.layout, f"{frames}x{crop}", f"{total:,}",
+                     f"{trainable:,}", flops, entry.source))
+    header = ("name", "family", "layout", "input", "params", "trainable", "GFLOPs", "source")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for r in [header] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-    print(f"\n(parameters at the seed sizes, {args.num_classes} classes, "
-          f"{args.frames} frames of {args.crop}x{args.crop})")
+    print(f"\n(constructor defaults, i.e. the seed sizes; {args.num_classes} classes; "
+          "GFLOPs of one forward pass per clip" + ("" if args.flops else ", with --flops") + ")")
     return 0
 
 
@@ -43,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, default=101)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--crop", type=int, default=112)
+    p.add_argument("--flops", action="store_true", help="also count GFLOPs per clip (slower)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("preset", help="list presets, or merge one into params.yaml")

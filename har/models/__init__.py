@@ -1,6 +1,6 @@
 """Model zoo. Importing this package registers every architecture."""
 
-from har.models import cnn3d, crnn  # noqa: F401  (registration side effect)
+from har.models import cnn3d, crnn, resnet_crnn, timedistributed, tsn, video  # noqa: F401  (registration)
 from har.models.registry import (ModelEntry, count_parameters, create_model, get_entry,
                                  list_models, register_model)
 

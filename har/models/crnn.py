@@ -40,18 +40,18 @@ class FrameEncoder(nn.Module):
         return self.fc(self.conv(x.flatten(0, 1))).view(n, t, -1)
 
 
-class CRNN(nn.Module):
-    def __init__(self, num_classes: int, crop: int, channels, kernels, fc, embed, dropout,
-                 fc_norm: bool, lstm_hidden: int, lstm_layers: int, head: int):
+class LSTMDecoder(nn.Module):
+    """LSTM over per-frame embeddings, read at each clip's last valid step, then FC + classifier."""
+
+    def __init__(self, embed: int, hidden: int, layers: int, head: int, num_classes: int,
+                 dropout: float):
         super().__init__()
-        self.encoder = FrameEncoder(crop, channels, kernels, fc, embed, dropout, fc_norm)
-        self.lstm = nn.LSTM(embed, lstm_hidden, num_layers=lstm_layers, batch_first=True)
-        self.classifier = nn.Sequential(nn.Linear(lstm_hidden, head), nn.ReLU(inplace=True),
+        self.lstm = nn.LSTM(embed, hidden, num_layers=layers, batch_first=True)
+        self.classifier = nn.Sequential(nn.Linear(hidden, head), nn.ReLU(inplace=True),
                                         nn.Dropout(dropout), nn.Linear(head, num_classes))
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (N, T, C, H, W). lengths: valid steps per clip; padded steps are never read."""
-        seq = self.encoder(x)
+    def forward(self, seq: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """seq: (N, T, embed). lengths: valid steps per clip; padded steps are never read."""
         if lengths is None:
             out, _ = self.lstm(seq)
             last = out[:, -1]
@@ -60,6 +60,18 @@ class CRNN(nn.Module):
             _, (h, _) = self.lstm(packed)
             last = h[-1]  # the top layer's state at each clip's last valid step
         return self.classifier(last)
+
+
+class CRNN(nn.Module):
+    def __init__(self, num_classes: int, crop: int, channels, kernels, fc, embed, dropout,
+                 fc_norm: bool, lstm_hidden: int, lstm_layers: int, head: int):
+        super().__init__()
+        self.encoder = FrameEncoder(crop, channels, kernels, fc, embed, dropout, fc_norm)
+        self.decoder = LSTMDecoder(embed, lstm_hidden, lstm_layers, head, num_classes, dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (N, T, C, H, W)."""
+        return self.decoder(self.encoder(x), lengths)
 
 
 class FrameAverage(nn.Module):

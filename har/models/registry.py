@@ -25,18 +25,22 @@ class ModelEntry:
     std: tuple[float, float, float]
     source: str  # which seed system or paper it comes from
     build: Callable[..., nn.Module]
+    fixed_input: tuple[int, int] | None  # (frames, crop) the architecture requires, if any
+    min_input: tuple[int, int]  # the smallest (frames, crop) it accepts: used by tests
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(*, family: str, layout: str, source: str,
-                   mean=IMAGENET_MEAN, std=IMAGENET_STD):
+def register_model(*, family: str, layout: str, source: str, mean=IMAGENET_MEAN,
+                   std=IMAGENET_STD, name: str | None = None,
+                   fixed_input: tuple[int, int] | None = None, min_input: tuple[int, int] = (4, 32)):
     def wrap(fn):
-        if fn.__name__ in _REGISTRY:
-            raise ValueError(f"model {fn.__name__!r} registered twice")
-        _REGISTRY[fn.__name__] = ModelEntry(fn.__name__, family, layout, tuple(mean), tuple(std),
-                                            source, fn)
+        key = name or fn.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model {key!r} registered twice")
+        _REGISTRY[key] = ModelEntry(key, family, layout, tuple(mean), tuple(std), source, fn,
+                                    fixed_input, fixed_input or min_input)
         return fn
     return wrap
 
@@ -55,6 +59,9 @@ def get_entry(name: str) -> ModelEntry:
 def create_model(name: str, num_classes: int, frames: int, crop: int, **cfg) -> nn.Module:
     """Build a registered model. Unknown keyword arguments are an error naming the model."""
     entry = get_entry(name)
+    if entry.fixed_input and (frames, crop) != entry.fixed_input:
+        raise ValueError(f"model {name!r} needs {entry.fixed_input[0]} frames of "
+                         f"{entry.fixed_input[1]}x{entry.fixed_input[1]}, got {frames} of {crop}x{crop}")
     accepted = inspect.signature(entry.build).parameters
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:

@@ -1,0 +1,70 @@
+"""The ResNet encoder + LSTM decoder of seed 1 (the C-RNN paper uses ResNet-101)."""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+
+from har.models.crnn import LSTMDecoder
+from har.models.freeze import freeze, keep_frozen_norms_in_eval
+from har.models.pretrained import load_pretrained
+from har.models.registry import register_model
+
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
+
+
+def resnet_trunk(depth: int, pretrained: bool) -> tuple[nn.Module, int]:
+    """A torchvision ResNet with its fc removed, and its feature width."""
+    if depth not in RESNET_DEPTHS:
+        raise ValueError(f"resnet depth must be one of {RESNET_DEPTHS}, got {depth}")
+    net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+    if pretrained:
+        load_pretrained(net, f"resnet{depth}")
+    width = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, width
+
+
+class ResNetCRNN(nn.Module):
+    """Per frame: ResNet -> FC 1024 + BN -> FC 768 + BN -> dropout -> 512 embedding; then the LSTM decoder.
+
+    With freeze="backbone" the ResNet gets no gradient *and* stays in eval mode
+    during training, so its BatchNorm statistics are the pretrained ones.
+    """
+
+    def __init__(self, num_classes: int, depth: int, pretrained: bool, freeze_what: str,
+                 fc, embed: int, dropout: float, lstm_hidden: int, lstm_layers: int, head: int):
+        super().__init__()
+        self.backbone, width = resnet_trunk(depth, pretrained)
+        if freeze_what not in ("none", "backbone"):
+            raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
+        if freeze_what == "backbone":
+            freeze(self.backbone)
+        dims, layers = [width, *fc], []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.BatchNorm1d(b, momentum=0.01), nn.ReLU(inplace=True)]
+        self.project = nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(dims[-1], embed))
+        self.decoder = LSTMDecoder(embed, lstm_hidden, lstm_layers, head, num_classes, dropout)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_frozen_norms_in_eval(self.backbone)
+        return self
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, C, H, W) -> (N, T, embed)."""
+        n, t = x.shape[:2]
+        return self.project(self.backbone(x.flatten(0, 1))).view(n, t, -1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self.embed(x), lengths)
+
+
+@register_model(family="cnn-lstm", layout="NTCHW",
+                source="seed 1: C-RNN paper, ResNet-101 encoder + LSTM decoder")
+def resnet_crnn(num_classes: int, frames: int, crop: int, depth: int = 101, pretrained: bool = False,
+                freeze: str = "none", fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
+                lstm_hidden: int = 512, lstm_layers: int = 3, head: int = 256) -> nn.Module:
+    return ResNetCRNN(num_classes, depth, pretrained, freeze, tuple(fc), embed, dropout,
+                      lstm_hidden, lstm_layers, head)

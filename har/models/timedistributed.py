@@ -1,0 +1,122 @@
+"""Seed 2: a TimeDistributed CNN encoder with an LSTM or GRU head (the Keras report).
+
+"TimeDistributed" means one encoder with shared weights applied to every frame.
+Six variants: encoder scratch / mobilenet / resnet152 x head lstm / gru.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from har.models.freeze import keep_frozen_norms_in_eval, train_last_layers
+from har.models.pretrained import load_pretrained
+from har.models.registry import register_model
+
+# The report's transfer-learning rule: only the last N Keras-style layers train.
+TRAINABLE_LAYERS = {"mobilenet": 9, "resnet152": 24}
+
+
+class ScratchEncoder(nn.Module):
+    """VGG-like: pairs of 3x3 convs at 64/128/256/512, each pair then BN and max-pool; global max pool."""
+
+    def __init__(self, channels=(64, 128, 256, 512)):
+        super().__init__()
+        layers, cin = [], 3
+        for c in channels:
+            layers += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(inplace=True),
+                       nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True),
+                       nn.BatchNorm2d(c), nn.MaxPool2d(2)]
+            cin = c
+        self.features = nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.out_dim = cin
+
+    def forward(self, x):
+        return self.features(x)
+
+
+def mobilenet_encoder(pretrained: bool) -> nn.Module:
+    """torchvision MobileNetV2 features + global average pool (Keras MobileNet with pooling='avg')."""
+    net = torchvision.models.mobilenet_v2(weights=None)
+    if pretrained:
+        load_pretrained(net, "mobilenet_v2")
+    enc = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    enc.out_dim = net.last_channel
+    return enc
+
+
+def resnet152_encoder(pretrained: bool) -> nn.Module:
+    """torchvision ResNet-152 without its fc.
+
+    The report used Keras ResNet152V2, a pre-activation ResNet (BN-ReLU before each
+    convolution). torchvision ships only the original post-activation ResNet-152, so
+    that is what this is; its ImageNet weights differ from the report's.
+    """
+    net = torchvision.models.resnet152(weights=None)
+    if pretrained:
+        load_pretrained(net, "resnet152")
+    out_dim = net.fc.in_features
+    net.fc = nn.Identity()
+    net.out_dim = out_dim
+    return net
+
+
+class TimeDistributedRNN(nn.Module):
+    def __init__(self, num_classes: int, encoder: str, head: str, pretrained: bool, units: int,
+                 dense, dropout: float, scratch_channels):
+        super().__init__()
+        if encoder == "scratch":
+            if pretrained:
+                raise ValueError("td_scratch_*: the scratch encoder has no pretrained weights")
+            self.encoder = ScratchEncoder(tuple(scratch_channels))
+        elif encoder == "mobilenet":
+            self.encoder = mobilenet_encoder(pretrained)
+        elif encoder == "resnet152":
+            self.encoder = resnet152_encoder(pretrained)
+        else:
+            raise ValueError(f"encoder must be scratch, mobilenet or resnet152, got {encoder!r}")
+        if encoder in TRAINABLE_LAYERS:
+            train_last_layers(self.encoder, TRAINABLE_LAYERS[encoder])
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(head)
+        if rnn is None:
+            raise ValueError(f"head must be lstm or gru, got {head!r}")
+        self.rnn = rnn(self.encoder.out_dim, units, batch_first=True)
+        dims, layers = [units, *dense], []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        self.classifier = nn.Sequential(*layers, nn.Linear(dims[-1], num_classes))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_frozen_norms_in_eval(self.encoder)
+        return self
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        n, t = x.shape[:2]
+        seq = self.encoder(x.flatten(0, 1)).view(n, t, -1)
+        if lengths is None:
+            out, _ = self.rnn(seq)
+            last = out[:, -1]
+        else:
+            packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, h = self.rnn(packed)
+            last = (h[0] if isinstance(h, tuple) else h)[-1]  # LSTM gives (h, c), GRU gives h
+        return self.classifier(last)
+
+
+def _register(encoder: str, head: str) -> None:
+    def build(num_classes: int, frames: int, crop: int, pretrained: bool = False, units: int = 128,
+              dense=(1024, 512, 128, 64), dropout: float = 0.5,
+              scratch_channels=(64, 128, 256, 512)) -> nn.Module:
+        return TimeDistributedRNN(num_classes, encoder, head, pretrained, units, tuple(dense),
+                                  dropout, scratch_channels)
+
+    register_model(name=f"td_{encoder}_{head}", family="timedistributed", layout="NTCHW",
+                   source=f"seed 2: TimeDistributed {encoder} + {head.upper()} report")(build)
+
+
+for _encoder in ("scratch", "mobilenet", "resnet152"):
+    for _head in ("lstm", "gru"):
+        _register(_encoder, _head)

@@ -1,0 +1,30 @@
+"""TSN-style baseline: a 2D backbone on every frame, logits averaged over time."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from har.models.registry import register_model
+from har.models.resnet_crnn import resnet_trunk
+
+
+class TSN(nn.Module):
+    def __init__(self, num_classes: int, depth: int, pretrained: bool, dropout: float):
+        super().__init__()
+        self.backbone, width = resnet_trunk(depth, pretrained)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        n, t = x.shape[:2]
+        logits = self.classifier(self.backbone(x.flatten(0, 1))).view(n, t, -1)
+        if lengths is None:
+            return logits.mean(1)
+        mask = torch.arange(t, device=x.device)[None] < lengths.to(x.device)[:, None]
+        return (logits * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+
+
+@register_model(family="2d-segment", layout="NTCHW", source="TSN (Wang et al. 2016), the standard baseline")
+def tsn(num_classes: int, frames: int, crop: int, depth: int = 50, pretrained: bool = False,
+        dropout: float = 0.5) -> nn.Module:
+    return TSN(num_classes, depth, pretrained, dropout)
