@@ -39,8 +39,7 @@ class Preprocessing:
         return cls(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
 
 
-def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1,
-                 generator: torch.Generator | None = None) -> list[int]:
+def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
     """One frame from each of `frames` equal segments of [0, available).
 
     clip=None draws a random frame per segment (training's temporal jitter);
@@ -49,15 +48,14 @@ def clip_indices(available: int, frames: int, clip: int | None, num_clips: int =
     """
     seg = available / frames
     if clip is None:
-        offsets = torch.rand(frames, generator=generator) * seg
+        offsets = torch.rand(frames) * seg
     else:
         offsets = torch.full((frames,), (clip + 0.5) * seg / num_clips)
     starts = torch.arange(frames) * seg
     return (starts + offsets).long().clamp_(0, available - 1).tolist()
 
 
-def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) -> torch.Tensor:
     """(T, 3, H, W) uint8 -> normalised float clip in the model's layout, no batch axis.
 
     The same crop and flip apply to every frame of a clip: a crop that moved
@@ -66,12 +64,12 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool,
     _, _, h, w = frames.shape
     c = prep.crop
     if train:
-        top = int(torch.randint(0, h - c + 1, (1,), generator=generator))
-        left = int(torch.randint(0, w - c + 1, (1,), generator=generator))
+        top = int(torch.randint(0, h - c + 1, (1,)))
+        left = int(torch.randint(0, w - c + 1, (1,)))
     else:
         top, left = (h - c) // 2, (w - c) // 2
     x = frames[:, :, top:top + c, left:left + c]
-    if train and prep.hflip and bool(torch.rand(1, generator=generator) < 0.5):
+    if train and prep.hflip and bool(torch.rand(1) < 0.5):
         x = x.flip(-1)
     x = x.float().div_(255)
     mean = torch.tensor(prep.mean).view(1, 3, 1, 1)

@@ -40,7 +40,8 @@ def main(model_name: str) -> None:
     val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, cfg.seed)
 
     model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                 weight_decay=cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
                  if cfg.lr_schedule == "cosine" else None)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from har.models.registry import register_model
+from har.models.sequence import last_valid_output, masked_mean
 
 
 class FrameEncoder(nn.Module):
@@ -52,14 +52,7 @@ class LSTMDecoder(nn.Module):
 
     def forward(self, seq: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """seq: (N, T, embed). lengths: valid steps per clip; padded steps are never read."""
-        if lengths is None:
-            out, _ = self.lstm(seq)
-            last = out[:, -1]
-        else:
-            packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, (h, _) = self.lstm(packed)
-            last = h[-1]  # the top layer's state at each clip's last valid step
-        return self.classifier(last)
+        return self.classifier(last_valid_output(self.lstm, seq, lengths))
 
 
 class CRNN(nn.Module):
@@ -85,13 +78,7 @@ class FrameAverage(nn.Module):
                                         nn.Dropout(dropout), nn.Linear(head, num_classes))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        seq = self.encoder(x)
-        if lengths is None:
-            pooled = seq.mean(1)
-        else:
-            mask = (torch.arange(seq.shape[1], device=seq.device)[None] < lengths.to(seq.device)[:, None])
-            pooled = (seq * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-        return self.classifier(pooled)
+        return self.classifier(masked_mean(self.encoder(x), lengths))
 
 
 @register_model(family="cnn-lstm", layout="NTCHW", source="seed 1: C-RNN paper, CNN encoder + LSTM decoder")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 import torchvision
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from har.models.freeze import keep_frozen_norms_in_eval, train_last_layers
 from har.models.pretrained import load_pretrained
 from har.models.registry import register_model
+from har.models.sequence import last_valid_output
 
 # The report's transfer-learning rule: only the last N Keras-style layers train.
 TRAINABLE_LAYERS = {"mobilenet": 9, "resnet152": 24}
@@ -96,14 +96,7 @@ class TimeDistributedRNN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         n, t = x.shape[:2]
         seq = self.encoder(x.flatten(0, 1)).view(n, t, -1)
-        if lengths is None:
-            out, _ = self.rnn(seq)
-            last = out[:, -1]
-        else:
-            packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, h = self.rnn(packed)
-            last = (h[0] if isinstance(h, tuple) else h)[-1]  # LSTM gives (h, c), GRU gives h
-        return self.classifier(last)
+        return self.classifier(last_valid_output(self.rnn, seq, lengths))
 
 
 def _register(encoder: str, head: str) -> None:

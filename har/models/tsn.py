@@ -7,6 +7,7 @@ from torch import nn
 
 from har.models.registry import register_model
 from har.models.resnet_crnn import resnet_trunk
+from har.models.sequence import masked_mean
 
 
 class TSN(nn.Module):
@@ -18,10 +19,7 @@ class TSN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         n, t = x.shape[:2]
         logits = self.classifier(self.backbone(x.flatten(0, 1))).view(n, t, -1)
-        if lengths is None:
-            return logits.mean(1)
-        mask = torch.arange(t, device=x.device)[None] < lengths.to(x.device)[:, None]
-        return (logits * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return masked_mean(logits, lengths)
 
 
 @register_model(family="2d-segment", layout="NTCHW", source="TSN (Wang et al. 2016), the standard baseline")
