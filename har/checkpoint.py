@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from har.data import Preprocessing
-from har.models import create_model
+from har.models import create_model, options
 
 
 def load_model(path: Path | str, device: torch.device | str = "cpu"
@@ -26,7 +26,11 @@ def load_model(path: Path | str, device: torch.device | str = "cpu"
         if key not in ckpt:
             raise ValueError(f"{path}: not a har checkpoint (no {key!r})")
     prep = Preprocessing.from_dict(ckpt["preprocessing"])
-    model = create_model(ckpt["arch"], ckpt["num_classes"], prep.frames, prep.crop,
-                         **ckpt["model_config"])
+    config = dict(ckpt["model_config"])
+    if "pretrained" in options(ckpt["arch"], {}):
+        # The state dict below holds every weight: loading the pretrained file first
+        # would only need it on disk (a deployment machine has no models/pretrained).
+        config["pretrained"] = False
+    model = create_model(ckpt["arch"], ckpt["num_classes"], prep.frames, prep.crop, **config)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), prep, ckpt

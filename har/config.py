@@ -71,6 +71,7 @@ class TrainConfig:
     workers: int  # DataLoader workers; 0 decodes in the training process
     device: str  # "auto", "cpu", "cuda", "cuda:1", "mps"
     amp: bool  # mixed precision on CUDA; a no-op on CPU
+    feature_cache: bool  # train a fully frozen encoder's head on cached features (features stage)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,12 @@ class Params:
     train: TrainConfig
     eval: EvalConfig
     models: dict[str, ModelConfig]
+
+    def model(self, model_name: str) -> ModelConfig:
+        if model_name not in self.models:
+            raise ConfigError(f"params.yaml: model {model_name!r} is not under 'models' "
+                              f"(has: {', '.join(self.models)})")
+        return self.models[model_name]
 
     def train_config(self, model_name: str) -> TrainConfig:
         """The train section with this model's overrides applied."""

@@ -38,6 +38,17 @@ class Preprocessing:
     def from_dict(cls, d: dict) -> "Preprocessing":
         return cls(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
 
+    @classmethod
+    def for_model(cls, params, model_name: str) -> "Preprocessing":
+        """What `model_name` of params.yaml trains on: extract and train params, its arch's mean/std/layout."""
+        from har.models import get_entry  # har.models imports this module
+
+        cfg = params.train_config(model_name)
+        entry = get_entry(params.model(model_name).arch)
+        return cls(source_frames=params.extract.frames, short_side=params.extract.size,
+                   frames=cfg.frames, crop=cfg.crop, mean=entry.mean, std=entry.std,
+                   layout=entry.layout, hflip=cfg.hflip)
+
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
     """One frame from each of `frames` equal segments of [0, available).

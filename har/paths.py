@@ -7,6 +7,7 @@ RAW_VIDEOS = RAW / "videos"
 RAW_SPLITS = RAW / "splits"
 FRAMES = Path("data/frames")
 MANIFEST = Path("data/manifest.csv")
+FEATURES = Path("data/features")
 SPLITS = Path("data/splits")  # train.csv, val.csv, test.csv, classes.txt
 MODELS = Path("models")
 METRICS = Path("metrics")
@@ -28,3 +29,13 @@ def metrics_file(model: str) -> Path:
 
 def confusion_file(model: str) -> Path:
     return METRICS / "confusion" / f"{model}.csv"
+
+
+def pretrained_dir(model: str) -> Path:
+    """The weights@<model> stage's output: the pretrained file this model loads, if any."""
+    return MODELS / "pretrained" / model
+
+
+def features_dir(model: str) -> Path:
+    """The features@<model> stage's output: cached outputs of a frozen per-frame encoder."""
+    return FEATURES / model

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from har.download import DownloadError
 from har.extract import ExtractionError
 from har.video import VideoError
+from har.weights import WeightsError
 
 # Bad input or params: the message names the file or key, so a traceback adds nothing.
 # Anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, VideoError, ExtractionError)
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, VideoError, ExtractionError, DownloadError,
+                   WeightsError)
 
 
 def run(name: str, main: Callable[..., None], *args: str) -> None:
@@ -21,7 +24,7 @@ def run(name: str, main: Callable[..., None], *args: str) -> None:
 
 
 def model_arg(stage: str) -> str:
-    """The model name argument of train.py / evaluate.py."""
+    """The model name argument of the per-model stages (weights, features, train, evaluate)."""
     if len(sys.argv) != 2:
         sys.exit(f"usage: python stages/{stage}.py <model name from params.yaml>")
     return sys.argv[1]

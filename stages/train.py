@@ -1,7 +1,8 @@
 """Stage `train@<model>`: train one model variant, pick its best epoch on validation.
 
 Writes models/<model>/model.pt (a plain dict: weights, model config, class names,
-preprocessing, training summary) and per-epoch curves with dvclive.
+preprocessing, training summary) and per-epoch curves with dvclive. A model whose
+encoder is fully frozen trains its head on the features stage's cache.
 """
 
 import copy
@@ -14,32 +15,40 @@ from har import paths
 from har.config import load_params
 from har.data import ClipDataset, Preprocessing
 from har.engine import evaluate, make_loader, seed_everything, select_device, train_one_epoch
+from har.features import FeatureClipDataset, load_cache
 from har.fileio import atomic_path, read_csv
-from har.models import count_parameters, create_model, get_entry
+from har.models import count_parameters, create_model
+from har.models.features import FeatureHead, frozen_encoder
 from har.stage import model_arg, run
 
 
 def main(model_name: str) -> None:
     params = load_params()
-    if model_name not in params.models:
-        raise ValueError(f"params.yaml: model {model_name!r} is not under 'models' "
-                         f"(has: {', '.join(params.models)})")
-    spec = params.models[model_name]
+    spec = params.model(model_name)
     cfg = params.train_config(model_name)
     seed_everything(cfg.seed)
     device = select_device(cfg.device)
 
     classes = (paths.SPLITS / "classes.txt").read_text().split()
-    entry = get_entry(spec.arch)
-    prep = Preprocessing(source_frames=params.extract.frames, short_side=params.extract.size,
-                         frames=cfg.frames, crop=cfg.crop, mean=entry.mean, std=entry.std,
-                         layout=entry.layout, hflip=cfg.hflip)
-    train_set = ClipDataset(read_csv(paths.SPLITS / "train.csv"), paths.FRAMES, prep, train=True)
-    val_set = ClipDataset(read_csv(paths.SPLITS / "val.csv"), paths.FRAMES, prep, train=False)
+    prep = Preprocessing.for_model(params, model_name)
+    # Built right after seeding, as the features stage builds it: same random encoder.
+    model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model)
+    rows = {name: read_csv(paths.SPLITS / f"{name}.csv") for name in ("train", "val")}
+    encoder = frozen_encoder(model) if cfg.feature_cache else None
+    if encoder is not None:
+        cache = {name: load_cache(paths.features_dir(model_name), name, r, encoder, prep)
+                 for name, r in rows.items()}
+        train_set = FeatureClipDataset(rows["train"], cache["train"], prep, train=True)
+        val_set = FeatureClipDataset(rows["val"], cache["val"], prep, train=False)
+        trained = FeatureHead(model)  # the same parameters, fed cached features
+    else:
+        train_set = ClipDataset(rows["train"], paths.FRAMES, prep, train=True)
+        val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False)
+        trained = model
     train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed)
     val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, cfg.seed)
+    model.to(device)
 
-    model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                  weight_decay=cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
@@ -47,7 +56,8 @@ def main(model_name: str) -> None:
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")
     total, trainable = count_parameters(model)
     print(f"train {model_name}: {spec.arch}, {total:,} params ({trainable:,} trainable), "
-          f"{len(train_set)} train / {len(val_set)} val clips on {device}")
+          f"{len(train_set)} train / {len(val_set)} val clips on {device}"
+          f"{', frozen encoder from the feature cache' if encoder is not None else ''}")
 
     best = {"epoch": -1, "val_top1": -1.0, "val_loss": float("inf")}
     best_state = None
@@ -56,8 +66,8 @@ def main(model_name: str) -> None:
     # dvcyaml=False / save_dvc_exp=False: dvclive must not rewrite dvc.yaml or make experiments.
     with Live(str(paths.live_dir(model_name)), dvcyaml=False, save_dvc_exp=False) as live:
         for epoch in range(1, cfg.epochs + 1):
-            tr = train_one_epoch(model, train_loader, optimizer, device, scaler, cfg.amp)
-            va = evaluate(model, val_loader, device, cfg.amp)
+            tr = train_one_epoch(trained, train_loader, optimizer, device, scaler, cfg.amp)
+            va = evaluate(trained, val_loader, device, cfg.amp)
             if scheduler is not None:
                 scheduler.step()
             history.append({"epoch": epoch, "train_loss": tr["loss"], "train_top1": tr["acc"],
@@ -94,6 +104,7 @@ def main(model_name: str) -> None:
         "params_total": total,
         "params_trainable": trainable,
         "history": history,
+        "feature_cache": encoder is not None,
     }
     with atomic_path(paths.checkpoint(model_name)) as tmp:
         torch.save(checkpoint, tmp)

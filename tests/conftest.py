@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from loopback import serve
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 
@@ -17,3 +19,10 @@ def fixtures() -> Path:
 @pytest.fixture(scope="session")
 def videos(fixtures) -> Path:
     return fixtures / "videos"
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server (tests/loopback.py) serving the files a test puts in it."""
+    with serve() as state:
+        yield state

@@ -31,8 +31,8 @@ def test_scratch_encoder_trains_everything():
 
 def test_frozen_backbone_has_no_trainable_weights():
     model = create_model("resnet_crnn", 5, 4, 32, depth=18, freeze="backbone")
-    assert count_parameters(model.backbone)[1] == 0
-    assert count_parameters(model)[1] == count_parameters(model)[0] - count_parameters(model.backbone)[0]
+    assert count_parameters(model.encoder)[1] == 0
+    assert count_parameters(model)[1] == count_parameters(model)[0] - count_parameters(model.encoder)[0]
     with pytest.raises(ValueError, match="freeze must be 'none' or 'backbone'"):
         create_model("resnet_crnn", 5, 4, 32, depth=18, freeze="everything")
 
@@ -45,11 +45,11 @@ def test_frozen_batchnorm_stays_in_eval_and_keeps_its_statistics():
     torch.manual_seed(0)
     model = create_model("resnet_crnn", 5, 4, 32, depth=18, freeze="backbone")
     model.train()
-    assert all(not bn.training for bn in _norms(model.backbone))
+    assert all(not bn.training for bn in _norms(model.encoder))
     assert all(bn.training for bn in _norms(model.project))  # the trainable head still adapts
-    before = [bn.running_mean.clone() for bn in _norms(model.backbone)]
+    before = [bn.running_mean.clone() for bn in _norms(model.encoder)]
     model(torch.randn(2, 4, 3, 32, 32) * 5 + 3)  # a batch far from ImageNet statistics
-    after = [bn.running_mean for bn in _norms(model.backbone)]
+    after = [bn.running_mean for bn in _norms(model.encoder)]
     assert all(torch.equal(a, b) for a, b in zip(before, after))
 
 

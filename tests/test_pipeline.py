@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from har.config import load_params
 
@@ -57,7 +58,8 @@ def test_every_declared_output_exists(repo):
                 "data/splits/train.csv", "data/splits/val.csv", "data/splits/test.csv",
                 "reports/results.md", "reports/curves.png"]
     for m in models:
-        expected += [f"models/{m}/model.pt", f"metrics/{m}.json", f"metrics/confusion/{m}.csv",
+        expected += [f"models/pretrained/{m}/weights.json", f"data/features/{m}/info.json",
+                     f"models/{m}/model.pt", f"metrics/{m}.json", f"metrics/confusion/{m}.csv",
                      f"metrics/train/{m}/metrics.json",
                      f"metrics/train/{m}/plots/metrics/val/top1.tsv"]
     missing = [p for p in expected if not (repo / p).exists()]
@@ -83,6 +85,16 @@ def test_metrics_have_the_schema(repo):
         assert metrics["params"]["trainable"] <= metrics["params"]["total"]
     table = (repo / "reports/results.md").read_text()
     assert all(f"`{m}`" in table for m in params.models)
+
+
+def test_frozen_encoder_trains_on_its_feature_cache(repo):
+    info = json.loads((repo / "data/features/frozen_tsn/info.json").read_text())
+    assert info["cached"] is True
+    train_rows = len((repo / "data/splits/train.csv").read_text().strip().splitlines()) - 1
+    assert len(info["videos"]["train"]) == train_rows
+    assert torch.load(repo / "models/frozen_tsn/model.pt", weights_only=True)["feature_cache"] is True
+    not_cached = json.loads((repo / "data/features/cnn3d/info.json").read_text())
+    assert not_cached["cached"] is False and not (repo / "data/features/cnn3d/train.npy").exists()
 
 
 def test_second_repro_has_nothing_to_do(repo):

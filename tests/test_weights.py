@@ -1,245 +1,114 @@
-"""har.weights against a real HTTP server on 127.0.0.1 that serves files built here."""
+"""Pretrained weights: torchvision-style names, a mirror on 127.0.0.1, offline errors, loading into models."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
+import json
 import re
-import socket
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import torch
+import torchvision
+import yaml
 
-from har.weights import WeightsError, expected_hash_prefix, fetch, load_state_dict, weight_url
-
-
-@dataclass
-class Seen:
-    path: str
-    range: str | None
-
-
-@dataclass
-class WeightServer:
-    port: int = 0
-    files: dict[str, bytes] = field(default_factory=dict)  # name -> body
-    drop_after: dict[str, int] = field(default_factory=dict)  # name -> bytes sent before hanging up (once)
-    ignore_range: bool = False  # answer 200 with the whole file, as some servers do
-    requests: list[Seen] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+from har import weights
+from har.models import create_model, pretrained_weights
+from har.weights import (WeightsError, expected_hash_prefix, fetch_weights, find_weights,
+                         load_state_dict, weight_url)
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-    def do_GET(self) -> None:
-        state: WeightServer = self.server.state
-        name = self.path.lstrip("/")
-        header = self.headers.get("Range")
-        with state.lock:
-            state.requests.append(Seen(self.path, header))
-            cut = state.drop_after.pop(name, None)
-        body = state.files.get(name)
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        if header is not None and not state.ignore_range:
-            match = re.fullmatch(r"bytes=(\d+)-", header)
-            if match is None:
-                self.send_error(400)
-                return
-            start = int(match.group(1))
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        payload = body[start:]
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if cut is not None:
-            # Promise the whole body, send part of it, hang up: a dropped connection.
-            self.wfile.write(payload[:cut])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-            return
-        self.wfile.write(payload)
-
-
-@pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.state = WeightServer(port=httpd.server_address[1])
-    # Short poll interval so shutdown() in the finaliser returns at once.
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    yield httpd.state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+def _saved(state: dict) -> bytes:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
-def weights():
-    """(state dict, its torch.save bytes, torchvision-style file name)."""
+def resnet18_file():
+    """(state dict, bytes, torchvision-style name with the sha256 prefix) of a resnet18 built here."""
     torch.manual_seed(0)
-    state = torch.nn.Linear(64, 32).state_dict()
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    data = buf.getvalue()
-    name = f"tiny-{hashlib.sha256(data).hexdigest()[:8]}.pth"
-    return state, data, name
+    state = torchvision.models.resnet18().state_dict()
+    data = _saved(state)
+    return state, data, f"resnet18-{hashlib.sha256(data).hexdigest()[:8]}.pth"
 
 
-def assert_same_tensors(loaded: dict, original: dict) -> None:
-    assert loaded.keys() == original.keys()
-    for key, tensor in original.items():
-        assert torch.equal(loaded[key], tensor), key
+@pytest.fixture
+def offline_world(monkeypatch, tmp_path):
+    """Run in tmp_path, with an empty torch cache and torchvision's URLs under our control."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv(weights.MIRROR_ENV, raising=False)
+    urls = {key: weights.weight_url(key) for key in weights.WEIGHT_KEYS}
+    monkeypatch.setattr(weights, "_weight_urls", lambda: urls)
+    return urls
 
 
-def test_download_verifies_and_loads(server, weights, tmp_path):
-    state, data, name = weights
+def test_mirror_download_verifies_the_hash_in_the_name(server, offline_world, resnet18_file,
+                                                        monkeypatch):
+    state, data, name = resnet18_file
+    offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
     server.files[name] = data
-    path = fetch(server.url(name), tmp_path, progress=False)
-    assert path == tmp_path / name
-    assert path.read_bytes() == data
-    assert not (tmp_path / f"{name}.part").exists()
-    assert [r.range for r in server.requests] == [None]
-    assert_same_tensors(load_state_dict(path), state)
+    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{server.port}/")
+    path = fetch_weights("resnet18", weights.PRETRAINED_DIR / "tsn", progress=False)
+    assert path.name == name and path.read_bytes() == data
+    assert [r.path for r in server.requests] == [f"/{name}"]
+    # Training then finds and loads it with no network.
+    model = create_model("tsn", 5, 4, 32, depth=18, pretrained=True)
+    assert torch.equal(model.encoder.conv1.weight, state["conv1.weight"])
 
 
-def test_dropped_connection_resumes_with_range(server, weights, tmp_path):
-    _, data, name = weights
-    cut = len(data) // 3
-    server.files[name] = data
-    server.drop_after[name] = cut
-    path = fetch(server.url(name), tmp_path, backoff=0, progress=True)
-    assert [r.range for r in server.requests] == [None, f"bytes={cut}-"]
-    assert path.read_bytes() == data
-
-
-def test_leftover_part_from_killed_run_is_resumed(server, weights, tmp_path):
-    _, data, name = weights
-    server.files[name] = data
-    (tmp_path / f"{name}.part").write_bytes(data[:100])
-    path = fetch(server.url(name), tmp_path, progress=False)
-    assert [r.range for r in server.requests] == ["bytes=100-"]
-    assert path.read_bytes() == data
-
-
-def test_server_ignoring_range_restarts_from_zero(server, weights, tmp_path):
-    _, data, name = weights
-    server.files[name] = data
-    server.ignore_range = True
-    # Wrong bytes in the .part: appending the 200 body to them would fail the hash.
-    (tmp_path / f"{name}.part").write_bytes(b"x" * 100)
-    path = fetch(server.url(name), tmp_path, progress=False)
-    assert [r.range for r in server.requests] == ["bytes=100-"]
-    assert path.read_bytes() == data
-
-
-def test_complete_part_answered_416_is_kept(server, weights, tmp_path):
-    _, data, name = weights
-    server.files[name] = data
-    (tmp_path / f"{name}.part").write_bytes(data)
-    path = fetch(server.url(name), tmp_path, progress=False)
-    assert [r.range for r in server.requests] == [f"bytes={len(data)}-"]
-    assert path.read_bytes() == data
-    assert not (tmp_path / f"{name}.part").exists()
-
-
-def test_hash_mismatch_leaves_nothing(server, weights, tmp_path):
-    _, data, name = weights
-    server.files[name] = data[:-1] + bytes([data[-1] ^ 0xFF])
+def test_mirror_serving_other_bytes_is_refused(server, offline_world, resnet18_file, monkeypatch):
+    _, data, name = resnet18_file
+    offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
+    server.files[name] = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{server.port}")
     with pytest.raises(WeightsError) as err:
-        fetch(server.url(name), tmp_path, retries=1, progress=False)
+        fetch_weights("resnet18", weights.PRETRAINED_DIR / "tsn", progress=False)
     message = str(err.value)
-    assert name in message and "sha256" in message and server.url(name) in message
-    assert expected_hash_prefix(name) in message
-    assert list(tmp_path.iterdir()) == []
+    assert name in message and "sha256 mismatch" in message and expected_hash_prefix(name) in message
+    assert not any(weights.PRETRAINED_DIR.rglob("*.pth"))
 
 
-def test_explicit_sha256_prefix_is_checked(server, weights, tmp_path):
-    _, data, _ = weights
-    server.files["plain.pth"] = data  # no hash in this name: only the argument can catch it
+def test_torch_cache_copy_is_used_without_network(offline_world, resnet18_file, tmp_path):
+    _, data, name = resnet18_file
+    offline_world["resnet18"] = f"http://127.0.0.1:9/{name}"  # nothing listens on port 9
+    cached = weights.torch_hub_copy("resnet18")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    path = fetch_weights("resnet18", weights.PRETRAINED_DIR / "tsn", progress=False)
+    assert path == weights.PRETRAINED_DIR / "tsn" / name and path.read_bytes() == data
+
+
+def test_missing_weights_offline_say_what_to_do(offline_world):
+    url = offline_world["resnet152"]
+    name = url.rsplit("/", 1)[-1]
+    with pytest.raises(WeightsError) as err:
+        create_model("td_resnet152_lstm", 5, 4, 32, pretrained=True)
+    message = str(err.value)
+    assert name in message and url in message and "models/pretrained/<model>/" in message
+    assert "dvc repro" in message
+
+
+def test_unreachable_source_names_url_and_places(offline_world):
+    url = offline_world["mobilenet_v2"] = "http://127.0.0.1:9/mobilenet_v2-0123abcd.pth"
+    with pytest.raises(WeightsError) as err:
+        fetch_weights("mobilenet_v2", weights.PRETRAINED_DIR / "m")
+    message = str(err.value)
+    assert url in message and "mobilenet_v2-0123abcd.pth" in message
+    assert str(weights.torch_hub_copy("mobilenet_v2")) in message
+
+
+def test_corrupted_local_file_is_refused_at_load(offline_world, resnet18_file):
+    _, data, name = resnet18_file
+    offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
+    path = weights.PRETRAINED_DIR / "tsn" / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data[:1000])
     with pytest.raises(WeightsError, match="sha256"):
-        fetch(server.url("plain.pth"), tmp_path, sha256_prefix="00000000", progress=False)
-    assert list(tmp_path.iterdir()) == []
-    good = hashlib.sha256(data).hexdigest()[:12]
-    assert fetch(server.url("plain.pth"), tmp_path, sha256_prefix=good,
-                 progress=False).read_bytes() == data
-
-
-def test_404_fails_at_once_with_manual_hint(server, tmp_path):
-    name = "missing-0123abcd.pth"
-    url = server.url(name)
-    with pytest.raises(WeightsError) as err:
-        fetch(url, tmp_path, backoff=0, progress=False)
-    message = str(err.value)
-    assert name in message and url in message and str(tmp_path / name) in message
-    assert len(server.requests) == 1  # a 404 is not retried
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_closed_port_fails_with_manual_hint(weights, tmp_path):
-    _, _, name = weights
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/{name}"
-    with pytest.raises(WeightsError) as err:
-        fetch(url, tmp_path, retries=1, timeout=5, progress=False)
-    message = str(err.value)
-    assert name in message and url in message and str(tmp_path / name) in message
-    assert not (tmp_path / name).exists()
-
-
-def test_file_url(weights, tmp_path):
-    state, data, name = weights
-    source = tmp_path / "copy" / name
-    source.parent.mkdir()
-    source.write_bytes(data)
-    path = fetch(source.as_uri(), tmp_path / "dest", progress=False)
-    assert path == tmp_path / "dest" / name
-    assert path.read_bytes() == data
-    assert_same_tensors(load_state_dict(path), state)
-
-
-def test_missing_file_url_names_destination(tmp_path):
-    source = tmp_path / "nowhere-0123abcd.pth"
-    with pytest.raises(WeightsError) as err:
-        fetch(source.as_uri(), tmp_path / "dest", progress=False)
-    assert source.name in str(err.value) and str(tmp_path / "dest" / source.name) in str(err.value)
-
-
-def test_present_verified_file_needs_no_request(server, weights, tmp_path):
-    _, data, name = weights
-    (tmp_path / name).write_bytes(data)  # the server does not even have it
-    assert fetch(server.url(name), tmp_path, progress=False) == tmp_path / name
-    assert server.requests == []
-
-
-def test_present_corrupt_file_is_fetched_again(server, weights, tmp_path):
-    _, data, name = weights
-    server.files[name] = data
-    (tmp_path / name).write_bytes(b"truncated")
-    assert fetch(server.url(name), tmp_path, progress=False).read_bytes() == data
-    assert len(server.requests) == 1
+        find_weights("resnet18")
 
 
 def test_corrupt_file_raises_weights_error(tmp_path):
@@ -251,11 +120,69 @@ def test_corrupt_file_raises_weights_error(tmp_path):
 
 def test_weight_url_and_hash_prefix():
     url = weight_url("r3d_18")
-    assert url.startswith("https://")
+    assert url.startswith("https://download.pytorch.org/")
     prefix = expected_hash_prefix(url.rsplit("/", 1)[-1])
     assert prefix is not None and re.fullmatch(r"[0-9a-f]{8,}", prefix)
     assert expected_hash_prefix("resnet18-f37072fd.pth") == "f37072fd"
     assert expected_hash_prefix("model.pth") is None
     assert expected_hash_prefix("tiny-abc12.pth") is None  # too short to be a hash
     with pytest.raises(ValueError, match="r3d_18"):
-        weight_url("no_such_model")
+        weight_url("r3d_19")
+
+
+@pytest.mark.parametrize("arch, cfg, key", [
+    ("cnn3d", {}, None),
+    ("tsn", {"depth": 18}, None),
+    ("tsn", {"depth": 34, "pretrained": True}, "resnet34"),
+    ("resnet_crnn", {"pretrained": True}, "resnet101"),
+    ("td_mobilenet_gru", {"pretrained": True}, "mobilenet_v2"),
+    ("td_resnet152_lstm", {"pretrained": True}, "resnet152"),
+    ("td_scratch_lstm", {}, None),
+    ("r2plus1d_18", {"pretrained": True}, "r2plus1d_18"),
+    ("swin3d_t", {"pretrained": True}, "swin3d_t"),
+])
+def test_pretrained_weights_names_what_the_builder_loads(monkeypatch, arch, cfg, key):
+    loaded = []
+    monkeypatch.setattr("har.models.pretrained.find_weights", lambda k: loaded.append(k) or k)
+    monkeypatch.setattr("har.models.pretrained.load_state_dict", lambda k: {})
+    monkeypatch.setattr(torch.nn.Module, "load_state_dict", lambda self, state: None)
+    assert pretrained_weights(arch, cfg) == key
+    frames, crop = (16, 224) if arch == "mvit_v2_s" else (4, 32)
+    create_model(arch, 5, frames, crop, **cfg)
+    assert loaded == ([key] if key else [])
+
+
+def _stage(name: str):
+    """Import a script of stages/ as a module, to call its main() in-process."""
+    path = Path(__file__).resolve().parents[1] / "stages" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_weights_stage_fetches_records_and_prunes(server, offline_world, resnet18_file, monkeypatch):
+    _, data, name = resnet18_file
+    offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
+    server.files[name] = data
+    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{server.port}")
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["models"] = {"probe": {"arch": "tsn", "model": {"depth": 18, "pretrained": True}, "train": {}}}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    stage = _stage("weights")
+
+    stage.main("probe")
+    folder = weights.PRETRAINED_DIR / "probe"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([name, "weights.json"])
+    record = json.loads((folder / "weights.json").read_text())
+    assert record["files"] == [{"key": "resnet18", "file": name, "url": server.url(name),
+                                "sha256_prefix": name[9:17]}]
+
+    stage.main("probe")  # re-run (another option changed): no second download
+    assert len(server.requests) == 1
+
+    params["models"]["probe"]["model"]["pretrained"] = False
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    stage.main("probe")
+    assert [p.name for p in folder.iterdir()] == ["weights.json"]
+    assert json.loads((folder / "weights.json").read_text())["files"] == []

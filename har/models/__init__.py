@@ -2,7 +2,7 @@
 
 from har.models import cnn3d, crnn, resnet_crnn, timedistributed, tsn, video  # noqa: F401  (registration)
 from har.models.registry import (ModelEntry, count_parameters, create_model, get_entry,
-                                 list_models, register_model)
+                                 list_models, options, pretrained_weights, register_model)
 
 __all__ = ["ModelEntry", "count_parameters", "create_model", "get_entry", "list_models",
-           "register_model"]
+           "options", "pretrained_weights", "register_model"]

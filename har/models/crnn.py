@@ -81,7 +81,7 @@ class FrameAverage(nn.Module):
         return self.classifier(masked_mean(self.encoder(x), lengths))
 
 
-@register_model(family="cnn-lstm", layout="NTCHW", source="seed 1: C-RNN paper, CNN encoder + LSTM decoder")
+@register_model(family="c-rnn", layout="NTCHW", source="seed 1: C-RNN paper, CNN encoder + LSTM decoder")
 def crnn(num_classes: int, frames: int, crop: int, channels=(32, 64, 128, 256),
          kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
          fc_norm: bool = True, lstm_hidden: int = 512, lstm_layers: int = 3,
@@ -90,7 +90,7 @@ def crnn(num_classes: int, frames: int, crop: int, channels=(32, 64, 128, 256),
                 fc_norm, lstm_hidden, lstm_layers, head)
 
 
-@register_model(family="frame-average", layout="NTCHW", source="ours: order-agnostic baseline")
+@register_model(family="c-rnn", layout="NTCHW", source="ours: order-agnostic baseline")
 def frame_avg(num_classes: int, frames: int, crop: int, channels=(32, 64, 128, 256),
               kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
               fc_norm: bool = True, head: int = 256) -> nn.Module:

@@ -1,13 +1,16 @@
-"""Loading ImageNet / Kinetics-400 weights from models/pretrained/ (fetched once, DVC-tracked)."""
+"""Loading ImageNet / Kinetics-400 weights that the weights@<model> stage put in models/pretrained/."""
 
 from __future__ import annotations
 
 from torch import nn
 
+from har.weights import find_weights, load_state_dict
+
 
 def load_pretrained(model: nn.Module, key: str) -> None:
-    """Load torchvision's weights for `key` into `model` (before its head is replaced)."""
-    from har.weights import PRETRAINED_DIR, fetch, load_state_dict, weight_url
+    """Load torchvision's weights for `key` into `model` (before its head is replaced).
 
-    path = fetch(weight_url(key), PRETRAINED_DIR)
-    model.load_state_dict(load_state_dict(path))
+    Never downloads: a missing file is an error saying how to get it, so training
+    runs offline once `dvc repro` has fetched the weights.
+    """
+    model.load_state_dict(load_state_dict(find_weights(key)))

@@ -27,6 +27,8 @@ class ModelEntry:
     build: Callable[..., nn.Module]
     fixed_input: tuple[int, int] | None  # (frames, crop) the architecture requires, if any
     min_input: tuple[int, int]  # the smallest (frames, crop) it accepts: used by tests
+    # options (defaults filled in) -> the har.weights key its `pretrained: true` loads
+    weights: Callable[[dict], str] | None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -34,13 +36,14 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 def register_model(*, family: str, layout: str, source: str, mean=IMAGENET_MEAN,
                    std=IMAGENET_STD, name: str | None = None,
-                   fixed_input: tuple[int, int] | None = None, min_input: tuple[int, int] = (4, 32)):
+                   fixed_input: tuple[int, int] | None = None, min_input: tuple[int, int] = (4, 32),
+                   weights: Callable[[dict], str] | None = None):
     def wrap(fn):
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} registered twice")
         _REGISTRY[key] = ModelEntry(key, family, layout, tuple(mean), tuple(std), source, fn,
-                                    fixed_input, fixed_input or min_input)
+                                    fixed_input, fixed_input or min_input, weights)
         return fn
     return wrap
 
@@ -69,6 +72,22 @@ def create_model(name: str, num_classes: int, frames: int, crop: int, **cfg) -> 
         raise ValueError(f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
                          f"accepted: {', '.join(options)}")
     return entry.build(num_classes=num_classes, frames=frames, crop=crop, **cfg)
+
+
+def options(name: str, cfg: dict) -> dict:
+    """The model's options: its constructor's defaults, overridden by `cfg`."""
+    defaults = {p.name: p.default for p in inspect.signature(get_entry(name).build).parameters.values()
+                if p.default is not inspect.Parameter.empty}
+    return {**defaults, **cfg}
+
+
+def pretrained_weights(name: str, cfg: dict) -> str | None:
+    """The weights key (see har.weights) that building `name` with `cfg` loads, or None."""
+    entry = get_entry(name)
+    full = options(name, cfg)
+    if not full.get("pretrained") or entry.weights is None:
+        return None
+    return entry.weights(full)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

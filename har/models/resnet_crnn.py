@@ -7,6 +7,7 @@ import torchvision
 from torch import nn
 
 from har.models.crnn import LSTMDecoder
+from har.models.features import FrameEncoderModel
 from har.models.freeze import freeze, keep_frozen_norms_in_eval
 from har.models.pretrained import load_pretrained
 from har.models.registry import register_model
@@ -26,21 +27,22 @@ def resnet_trunk(depth: int, pretrained: bool) -> tuple[nn.Module, int]:
     return net, width
 
 
-class ResNetCRNN(nn.Module):
+class ResNetCRNN(FrameEncoderModel):
     """Per frame: ResNet -> FC 1024 + BN -> FC 768 + BN -> dropout -> 512 embedding; then the LSTM decoder.
 
-    With freeze="backbone" the ResNet gets no gradient *and* stays in eval mode
-    during training, so its BatchNorm statistics are the pretrained ones.
+    With freeze="backbone" the ResNet (`encoder`) gets no gradient *and* stays in eval
+    mode during training, so its BatchNorm statistics are the pretrained ones; its
+    outputs can then be cached (the features stage).
     """
 
     def __init__(self, num_classes: int, depth: int, pretrained: bool, freeze_what: str,
                  fc, embed: int, dropout: float, lstm_hidden: int, lstm_layers: int, head: int):
         super().__init__()
-        self.backbone, width = resnet_trunk(depth, pretrained)
+        self.encoder, width = resnet_trunk(depth, pretrained)
         if freeze_what not in ("none", "backbone"):
             raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
         if freeze_what == "backbone":
-            freeze(self.backbone)
+            freeze(self.encoder)
         dims, layers = [width, *fc], []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.BatchNorm1d(b, momentum=0.01), nn.ReLU(inplace=True)]
@@ -49,20 +51,17 @@ class ResNetCRNN(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        keep_frozen_norms_in_eval(self.backbone)
+        keep_frozen_norms_in_eval(self.encoder)
         return self
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, T, C, H, W) -> (N, T, embed)."""
-        n, t = x.shape[:2]
-        return self.project(self.backbone(x.flatten(0, 1))).view(n, t, -1)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.embed(x), lengths)
+    def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        n, t = feats.shape[:2]
+        return self.decoder(self.project(feats.flatten(0, 1)).view(n, t, -1), lengths)
 
 
-@register_model(family="cnn-lstm", layout="NTCHW",
-                source="seed 1: C-RNN paper, ResNet-101 encoder + LSTM decoder")
+@register_model(family="c-rnn", layout="NTCHW",
+                source="seed 1: C-RNN paper, ResNet-101 encoder + LSTM decoder",
+                weights=lambda o: f"resnet{o['depth']}")
 def resnet_crnn(num_classes: int, frames: int, crop: int, depth: int = 101, pretrained: bool = False,
                 freeze: str = "none", fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
                 lstm_hidden: int = 512, lstm_layers: int = 3, head: int = 256) -> nn.Module:

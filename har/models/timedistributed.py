@@ -10,6 +10,7 @@ import torch
 import torchvision
 from torch import nn
 
+from har.models.features import FrameEncoderModel
 from har.models.freeze import keep_frozen_norms_in_eval, train_last_layers
 from har.models.pretrained import load_pretrained
 from har.models.registry import register_model
@@ -17,6 +18,8 @@ from har.models.sequence import last_valid_output
 
 # The report's transfer-learning rule: only the last N Keras-style layers train.
 TRAINABLE_LAYERS = {"mobilenet": 9, "resnet152": 24}
+# The weights each pretrained encoder loads (keys of har.weights).
+ENCODER_WEIGHTS = {"mobilenet": lambda o: "mobilenet_v2", "resnet152": lambda o: "resnet152"}
 
 
 class ScratchEncoder(nn.Module):
@@ -63,9 +66,9 @@ def resnet152_encoder(pretrained: bool) -> nn.Module:
     return net
 
 
-class TimeDistributedRNN(nn.Module):
+class TimeDistributedRNN(FrameEncoderModel):
     def __init__(self, num_classes: int, encoder: str, head: str, pretrained: bool, units: int,
-                 dense, dropout: float, scratch_channels):
+                 dense, dropout: float, scratch_channels, trainable_layers: int | None):
         super().__init__()
         if encoder == "scratch":
             if pretrained:
@@ -77,8 +80,13 @@ class TimeDistributedRNN(nn.Module):
             self.encoder = resnet152_encoder(pretrained)
         else:
             raise ValueError(f"encoder must be scratch, mobilenet or resnet152, got {encoder!r}")
-        if encoder in TRAINABLE_LAYERS:
-            train_last_layers(self.encoder, TRAINABLE_LAYERS[encoder])
+        if trainable_layers is None:
+            trainable_layers = TRAINABLE_LAYERS.get(encoder)
+        elif encoder == "scratch":
+            raise ValueError("td_scratch_*: trainable_layers applies to pretrained encoders only")
+        if trainable_layers is not None:
+            # 0 freezes the whole encoder: its outputs can then be cached (features stage).
+            train_last_layers(self.encoder, trainable_layers)
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(head)
         if rnn is None:
             raise ValueError(f"head must be lstm or gru, got {head!r}")
@@ -93,21 +101,21 @@ class TimeDistributedRNN(nn.Module):
         keep_frozen_norms_in_eval(self.encoder)
         return self
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        n, t = x.shape[:2]
-        seq = self.encoder(x.flatten(0, 1)).view(n, t, -1)
-        return self.classifier(last_valid_output(self.rnn, seq, lengths))
+    def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classifier(last_valid_output(self.rnn, feats, lengths))
 
 
 def _register(encoder: str, head: str) -> None:
     def build(num_classes: int, frames: int, crop: int, pretrained: bool = False, units: int = 128,
               dense=(1024, 512, 128, 64), dropout: float = 0.5,
-              scratch_channels=(64, 128, 256, 512)) -> nn.Module:
+              scratch_channels=(64, 128, 256, 512), trainable_layers: int | None = None) -> nn.Module:
+        """trainable_layers: None keeps the report's rule (mobilenet 9, resnet152 24)."""
         return TimeDistributedRNN(num_classes, encoder, head, pretrained, units, tuple(dense),
-                                  dropout, scratch_channels)
+                                  dropout, scratch_channels, trainable_layers)
 
     register_model(name=f"td_{encoder}_{head}", family="timedistributed", layout="NTCHW",
-                   source=f"seed 2: TimeDistributed {encoder} + {head.upper()} report")(build)
+                   source=f"seed 2: TimeDistributed {encoder} + {head.upper()} report",
+                   weights=ENCODER_WEIGHTS.get(encoder))(build)
 
 
 for _encoder in ("scratch", "mobilenet", "resnet152"):

@@ -5,24 +5,40 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.models.features import FrameEncoderModel
+from har.models.freeze import freeze, keep_frozen_norms_in_eval
 from har.models.registry import register_model
 from har.models.resnet_crnn import resnet_trunk
 from har.models.sequence import masked_mean
 
 
-class TSN(nn.Module):
-    def __init__(self, num_classes: int, depth: int, pretrained: bool, dropout: float):
+class TSN(FrameEncoderModel):
+    """Per frame: ResNet -> dropout -> linear; the clip's logits are the mean over its frames.
+
+    freeze="backbone" trains the linear layer only (a linear probe), on cached features.
+    """
+
+    def __init__(self, num_classes: int, depth: int, pretrained: bool, freeze_what: str,
+                 dropout: float):
         super().__init__()
-        self.backbone, width = resnet_trunk(depth, pretrained)
+        self.encoder, width = resnet_trunk(depth, pretrained)
+        if freeze_what not in ("none", "backbone"):
+            raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
+        if freeze_what == "backbone":
+            freeze(self.encoder)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        n, t = x.shape[:2]
-        logits = self.classifier(self.backbone(x.flatten(0, 1))).view(n, t, -1)
-        return masked_mean(logits, lengths)
+    def train(self, mode: bool = True):
+        super().train(mode)
+        keep_frozen_norms_in_eval(self.encoder)
+        return self
+
+    def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return masked_mean(self.classifier(feats), lengths)
 
 
-@register_model(family="2d-segment", layout="NTCHW", source="TSN (Wang et al. 2016), the standard baseline")
+@register_model(family="tsn", layout="NTCHW", source="TSN (Wang et al. 2016), the standard baseline",
+                weights=lambda o: f"resnet{o['depth']}")
 def tsn(num_classes: int, frames: int, crop: int, depth: int = 50, pretrained: bool = False,
-        dropout: float = 0.5) -> nn.Module:
-    return TSN(num_classes, depth, pretrained, dropout)
+        freeze: str = "none", dropout: float = 0.5) -> nn.Module:
+    return TSN(num_classes, depth, pretrained, freeze, dropout)
