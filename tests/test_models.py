@@ -85,3 +85,30 @@ def test_padded_steps_do_not_count(name):
         alone = model(clip)
         in_batch = model(batch, lengths=torch.tensor([3, FRAMES]))
     torch.testing.assert_close(in_batch[:1], alone, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, frames, crop", [
+    ("cnn3d", 16, 112),  # the C-RNN paper's 3D CNN, FC 2048
+    ("resnet_crnn", 5, 224),  # ResNet-101 encoder, 3x512 LSTM
+    ("td_resnet152_lstm", 5, 224),  # the report's 224x224, 5 frames
+    ("td_resnet152_gru", 5, 224),
+])
+def test_full_seed_size_builds_and_runs_forward(name, frames, crop):
+    model = create_model(name, 101, frames, crop).eval()
+    layout = get_entry(name).layout
+    shape = (1, 3, frames, crop, crop) if layout == "NCTHW" else (1, frames, 3, crop, crop)
+    with torch.no_grad():
+        assert model(torch.randn(shape)).shape == (1, 101)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("r3d_18", {"layers": [1, 1, 1, 1]}),
+    ("r2plus1d_18", {"layers": [1, 1, 1, 1]}),
+    ("swin3d_t", {"embed_dim": 24, "depths": [1, 1, 1, 1], "num_heads": [1, 2, 4, 8],
+                  "window_size": [2, 7, 7]}),
+])
+def test_reduced_video_backbones_are_smaller_and_refuse_pretrained(name, options):
+    reduced = create_model(name, CLASSES, FRAMES, CROP, **options)
+    assert count_parameters(reduced)[0] < count_parameters(create_model(name, CLASSES, FRAMES, CROP))[0] / 2
+    with pytest.raises(ValueError, match="pretrained weights exist only for the full-size model"):
+        create_model(name, CLASSES, FRAMES, CROP, pretrained=True, **options)
