@@ -8,14 +8,17 @@ typo such as `train.lr_` must not silently train with the old value).
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
+DATASETS = ("synthetic", "ucf101", "hmdb51", "folder")
 
 
 class ConfigError(ValueError):
@@ -35,11 +38,52 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class ArchiveSource:
+    """One archive to fetch: where from, and the checksum it must have before it is unpacked."""
+    url: str  # http(s)://, or file:///abs/path for a copy you already have
+    checksum: str  # "sha256:<64 hex>" or "md5:<32 hex>" (only where no sha256 is known)
+
+    @property
+    def sha256(self) -> str | None:
+        algorithm, _, digest = self.checksum.partition(":")
+        return digest if algorithm == "sha256" else None
+
+    @property
+    def md5(self) -> str | None:
+        algorithm, _, digest = self.checksum.partition(":")
+        return digest if algorithm == "md5" else None
+
+
+@dataclass(frozen=True)
+class UCF101Config:
+    videos: ArchiveSource  # UCF101.rar, or the zip mirror UCF101_videos.zip
+    splits: ArchiveSource  # UCF101TrainTestSplits-RecognitionTask.zip
+
+
+@dataclass(frozen=True)
+class HMDB51Config:
+    videos: ArchiveSource  # hmdb51_org.rar: a RAR of 51 per-class RARs
+    splits: ArchiveSource  # test_train_splits.rar
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    root: str  # <root>/<class>/<video>; relative to the project root, or absolute
+    extensions: list[str]  # which files are videos, e.g. ".mp4" (any case matches)
+    group_regex: str  # the recording id in a file name; a file it does not match is its own group
+    test_fraction: float  # of each class's videos, taken as whole groups
+    seed: int  # which groups go to test
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
-    name: str  # "synthetic"
-    seed: int
-    split: int  # 1, 2 or 3: the official split to train and test on
+    name: str  # one of DATASETS
+    seed: int  # synthetic only: the generated videos are a pure function of it
+    split: int  # 1, 2 or 3: the official split to train and test on (folder: 1)
     synthetic: SyntheticConfig
+    ucf101: UCF101Config
+    hmdb51: HMDB51Config
+    folder: FolderConfig
 
 
 @dataclass(frozen=True)
@@ -68,6 +112,11 @@ class TrainConfig:
     frames: int  # frames per training clip, drawn from the extracted ones
     crop: int  # square crop side
     hflip: bool  # off for direction classes: a mirrored MoveLeft is a MoveRight
+    # Random affine augmentation in training, one draw per clip (as Keras' ImageDataGenerator
+    # with zoom_range, rotation_range, width/height_shift_range); 0 turns each off.
+    zoom: float  # each axis scaled by a factor drawn from [1 - zoom, 1 + zoom]
+    rotation: float  # degrees, drawn from [-rotation, rotation]
+    shift: float  # fraction of the crop side, drawn from [-shift, shift] on each axis
     workers: int  # DataLoader workers; 0 decodes in the training process
     device: str  # "auto", "cpu", "cuda", "cuda:1", "mps"
     amp: bool  # mixed precision on CUDA; a no-op on CPU
@@ -88,6 +137,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ReportedResult:
+    """An accuracy from the literature, shown as a "reported" row of the results table."""
+    model: str  # the models entry that reproduces it
+    accuracy: float  # percent, as published
+    protocol: str  # dataset, split and evaluation, as the source describes them
+    source: str  # who reported it
+
+
+@dataclass(frozen=True)
 class Params:
     dataset: DatasetConfig
     extract: ExtractConfig
@@ -95,6 +153,7 @@ class Params:
     train: TrainConfig
     eval: EvalConfig
     models: dict[str, ModelConfig]
+    reported: list[ReportedResult]
 
     def model(self, model_name: str) -> ModelConfig:
         if model_name not in self.models:
@@ -170,11 +229,7 @@ def _validate(p: Params) -> None:
         _positive(value, key)
     if not 1 <= p.extract.jpeg_quality <= 100:
         raise ConfigError("params.yaml: extract.jpeg_quality must be within 1..100")
-    if p.dataset.name != "synthetic":
-        raise ConfigError(f"params.yaml: dataset.name {p.dataset.name!r} is not supported; "
-                          "available: synthetic")
-    if p.dataset.split not in (1, 2, 3):
-        raise ConfigError(f"params.yaml: dataset.split must be 1, 2 or 3, got {p.dataset.split}")
+    _validate_dataset(p.dataset)
     if not 0 <= p.extract.max_failed_fraction <= 1:
         raise ConfigError("params.yaml: extract.max_failed_fraction must be within [0, 1]")
     if not 0 < p.split.val_fraction < 1:
@@ -196,6 +251,57 @@ def _validate(p: Params) -> None:
         if tc.crop > p.extract.size:
             raise ConfigError(f"params.yaml: train.crop ({tc.crop}) for model {name!r} "
                               f"exceeds extract.size ({p.extract.size})")
+        for key, value, top in (("zoom", tc.zoom, 1), ("shift", tc.shift, 1),
+                                ("rotation", tc.rotation, 180)):
+            if not 0 <= value < top:
+                raise ConfigError(f"params.yaml: train.{key} (model {name}) must be within "
+                                  f"[0, {top}), got {value}")
+    for i, result in enumerate(p.reported):
+        if result.model not in p.models:
+            raise ConfigError(f"params.yaml: reported[{i}].model {result.model!r} is not under "
+                              f"'models' (has: {', '.join(p.models)})")
+
+
+def _validate_dataset(ds: DatasetConfig) -> None:
+    if ds.name not in DATASETS:
+        raise ConfigError(f"params.yaml: dataset.name {ds.name!r} is not supported; "
+                          f"available: {', '.join(DATASETS)}")
+    if ds.split not in (1, 2, 3):
+        raise ConfigError(f"params.yaml: dataset.split must be 1, 2 or 3, got {ds.split}")
+    if ds.name == "folder" and ds.split != 1:
+        raise ConfigError(f"params.yaml: dataset.split is {ds.split}, but a folder dataset has "
+                          "one split (set dataset.split: 1; dataset.folder.seed draws another)")
+    for name, archives in (("ucf101", ds.ucf101), ("hmdb51", ds.hmdb51)):
+        for role in ("videos", "splits"):
+            _validate_source(getattr(archives, role), f"dataset.{name}.{role}")
+    folder = ds.folder
+    if not folder.root:
+        raise ConfigError("params.yaml: dataset.folder.root is empty")
+    if not folder.extensions or not all(re.fullmatch(r"\.\w+", e) for e in folder.extensions):
+        raise ConfigError("params.yaml: dataset.folder.extensions must list extensions such as "
+                          f"'.mp4', got {folder.extensions}")
+    try:
+        re.compile(folder.group_regex)
+    except re.error as e:
+        raise ConfigError(f"params.yaml: dataset.folder.group_regex {folder.group_regex!r} is not "
+                          f"a valid regular expression: {e}") from None
+    if not 0 < folder.test_fraction < 1:
+        raise ConfigError("params.yaml: dataset.folder.test_fraction must be within (0, 1)")
+
+
+def _validate_source(source: ArchiveSource, key: str) -> None:
+    url = urlsplit(source.url)
+    if url.scheme.lower() not in ("http", "https", "file"):
+        raise ConfigError(f"params.yaml: {key}.url must be http://, https:// or file:///<absolute "
+                          f"path>, got {source.url!r}")
+    # file://x/y names host x: a relative path written with two slashes, almost always.
+    if url.scheme.lower() == "file" and url.netloc not in ("", "localhost"):
+        raise ConfigError(f"params.yaml: {key}.url must be file:///<absolute path> (three "
+                          f"slashes), got {source.url!r}")
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}|md5:[0-9a-f]{32}", source.checksum):
+        raise ConfigError(f"params.yaml: {key}.checksum must be 'sha256:<64 hex digits>' or "
+                          f"'md5:<32 hex digits>' (lower case), got {source.checksum!r}; "
+                          "an archive is never unpacked unverified")
 
 
 def parse_params(data: Any) -> Params:
@@ -227,6 +333,7 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return out
 
 
-__all__ = ["ConfigError", "Params", "load_params", "parse_params", "deep_merge",
-           "DatasetConfig", "SyntheticConfig", "ExtractConfig", "SplitConfig",
-           "TrainConfig", "EvalConfig", "ModelConfig"]
+__all__ = ["ConfigError", "Params", "load_params", "parse_params", "deep_merge", "DATASETS",
+           "DatasetConfig", "SyntheticConfig", "ArchiveSource", "UCF101Config", "HMDB51Config",
+           "FolderConfig", "ExtractConfig", "SplitConfig", "TrainConfig", "EvalConfig",
+           "ModelConfig", "ReportedResult"]

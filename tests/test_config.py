@@ -28,6 +28,7 @@ def test_the_committed_params_file_is_valid():
     (("train",), "lr_"),
     (("dataset", "synthetic"), "colour"),
     (("models", "crnn"), "layers"),
+    (("dataset", "ucf101", "videos"), "sha256"),
 ])
 def test_unknown_keys_are_errors_that_name_the_key(params, path, key):
     node = params
@@ -77,3 +78,41 @@ def test_preset_merges_over_params_and_stays_valid(tmp_path):
     assert p.models["crnn"].arch == "crnn"  # untouched keys survive the merge
     with pytest.raises(FileNotFoundError, match="no such preset"):
         apply_preset("nope", target, ROOT / "presets")
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("dataset", "name"), "kinetics", r"dataset\.name 'kinetics' is not supported; available: "
+                                      r"synthetic, ucf101, hmdb51, folder"),
+    (("dataset", "ucf101", "videos", "checksum"), "ca8dfadb",
+     r"dataset\.ucf101\.videos\.checksum must be 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'"),
+    (("dataset", "hmdb51", "splits", "url"), "ftp://mirror/test_train_splits.rar",
+     r"dataset\.hmdb51\.splits\.url must be http://, https:// or file:///"),
+    (("dataset", "hmdb51", "splits", "url"), "file://relative/x.rar",
+     r"dataset\.hmdb51\.splits\.url must be file:///<absolute path>"),
+    (("dataset", "folder", "group_regex"), "_g(\\d+", r"group_regex '_g\(\\\\d\+' is not a valid"),
+    (("dataset", "folder", "extensions"), ["mp4"], r"dataset\.folder\.extensions must list"),
+    (("train", "rotation"), 180.0, r"train\.rotation \(model cnn3d\) must be within \[0, 180\)"),
+    (("reported",), [{"model": "gone", "accuracy": 91.0, "protocol": "p", "source": "s"}],
+     r"reported\[0\]\.model 'gone' is not under 'models'"),
+])
+def test_dataset_and_augmentation_values_are_checked(params, path, value, message):
+    node = params
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_params(params)
+
+
+def test_a_folder_dataset_has_one_split(params):
+    params["dataset"].update(name="folder", split=2)
+    with pytest.raises(ConfigError, match="a folder dataset has one split"):
+        parse_params(params)
+    params["dataset"]["split"] = 1
+    assert parse_params(params).dataset.folder.group_regex == r"_g(\d+)_"
+
+
+def test_a_checksum_may_be_md5_where_no_sha256_is_known(params):
+    params["dataset"]["hmdb51"]["videos"]["checksum"] = "md5:517d6f1f19f215c45cdd4d25356be1fb"
+    videos = parse_params(params).dataset.hmdb51.videos
+    assert (videos.sha256, videos.md5) == (None, "517d6f1f19f215c45cdd4d25356be1fb")
