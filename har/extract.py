@@ -14,8 +14,6 @@ from har.frames import SUFFIX, save_frames
 from har.splits import GROUP_RE
 from har.video import VideoError, read_frames
 
-VIDEO_EXTENSIONS = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".flv",
-                    ".wmv", ".3gp"}
 MANIFEST_FIELDS = ["id", "class", "group", "source", "fps", "width", "height", "frame_count",
                    "duration", "status", "error", "rotation", "codec", "frames_stored", "frames",
                    "note"]
@@ -35,10 +33,17 @@ class ExtractSettings:
 
 
 def find_videos(root: Path) -> list[Path]:
+    """Every file under `root` except hidden ones (editors', macOS's `._x.avi`, our `.tmp`s).
+
+    No extension filter: the download stage puts only videos in data/raw/videos, and
+    decides what a video is (a folder dataset's `extensions` may name any container
+    ffmpeg reads). A stray non-video is recorded as failed, never silently skipped.
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: video folder not found (did the download stage run?)")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    return sorted(p for p in root.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> dict:
@@ -72,7 +77,7 @@ def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> d
 def extract_all(root: Path, out_dir: Path, manifest: Path, s: ExtractSettings) -> list[dict]:
     videos = find_videos(root)
     if not videos:
-        raise FileNotFoundError(f"{root}: no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+        raise FileNotFoundError(f"{root}: no video files")
     workers = s.workers or os.cpu_count() or 1
     # Threads, not processes: each job waits on its own single-threaded ffmpeg child,
     # so `workers` ffmpeg processes keep the cores busy without oversubscription.

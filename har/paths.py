@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+ARCHIVES = Path("data/archives")  # downloaded dataset archives, kept between runs
 RAW = Path("data/raw")
 RAW_VIDEOS = RAW / "videos"
 RAW_SPLITS = RAW / "splits"

@@ -1,23 +1,23 @@
-"""Stage `download`: put the dataset's videos in data/raw/videos and split files in data/raw/splits.
+"""Stage `download`: the dataset's videos in data/raw/videos, its split files in data/raw/splits.
 
-With dataset.name = synthetic (the default) the dataset is generated, not downloaded.
+synthetic: generated. ucf101, hmdb51: archives fetched into data/archives/ (kept between
+runs), verified, unpacked. folder: the user's folder, linked in, with its split drawn
+and written out. See har/datasets.py.
 """
 
 import os
-import shutil
 
-from har import paths, synthetic
+from har import paths
 from har.config import load_params
+from har.datasets import prepare_raw
 from har.stage import run
 
 
 def main() -> None:
-    params = load_params()
-    ds = params.dataset
-    # Start clean: a stale video from an earlier run must not leak into this one.
-    shutil.rmtree(paths.RAW, ignore_errors=True)
-    n = synthetic.generate(paths.RAW, ds.synthetic, seed=ds.seed, workers=os.cpu_count() or 1)
-    print(f"download: generated {n} synthetic videos in {paths.RAW_VIDEOS}")
+    ds = load_params().dataset
+    lines = prepare_raw(ds, paths.ARCHIVES, paths.RAW, workers=os.cpu_count() or 1)
+    for line in lines:
+        print(f"download ({ds.name}): {line}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""Stage `split`: data/splits/{train,val,test}.csv from the official split files.
+"""Stage `split`: data/splits/{train,val,test}.csv from the dataset's split files.
 
-Validation is carved out of train by group, and no group may cross sets.
+Validation is carved out of train by group, and no group may cross sets (except where the
+official test set itself shares groups with train: HMDB51).
 """
 
 
 from har import paths
 from har.config import load_params
+from har.dataset_splits import read_dataset_split, test_shares_groups_with_train
 from har.fileio import read_csv, write_csv, write_text
-from har.splits import SplitError, assert_disjoint_groups, carve_validation, read_ucf_split
+from har.splits import SplitError, assert_disjoint_groups, carve_validation
 from har.stage import run
 
 FIELDS = ["id", "label", "class", "group", "frames", "frames_stored"]
@@ -15,10 +17,17 @@ FIELDS = ["id", "label", "class", "group", "frames", "frames_stored"]
 
 def main() -> None:
     params = load_params()
-    classes, train, test = read_ucf_split(paths.RAW_SPLITS, params.dataset.split)
+    classes, train, test = read_dataset_split(params.dataset.name, paths.RAW_SPLITS,
+                                              params.dataset.split)
     train, val = carve_validation(train, params.split.val_fraction, params.split.seed)
     sets = {"train": train, "val": val, "test": test}
-    assert_disjoint_groups(sets)
+    if test_shares_groups_with_train(params.dataset.name):
+        assert_disjoint_groups({"train": train, "val": val})
+        shared = {e.group for e in train + val} & {e.group for e in test}
+        print(f"split: {len(shared)} groups of the official test set are also in train/val "
+              "(the protocol allows it; see har/hmdb51.py)")
+    else:
+        assert_disjoint_groups(sets)
 
     manifest = {r["id"]: r for r in read_csv(paths.MANIFEST)}
     for name, entries in sets.items():
