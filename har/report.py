@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -11,8 +12,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types  # noqa: E402
+
 COLUMNS = ["model", "input (frames x size)", "params", "best epoch", "train acc", "val acc",
            "test acc (clip)", "test top-5 (clip)", "test acc (video)", "test loss", "train time"]
+VIDEO_ACCURACY = COLUMNS.index("test acc (video)")
 
 
 def load_metrics(metrics_dir: Path, models: list[str]) -> dict[str, dict]:
@@ -33,7 +37,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def results_table(metrics: dict[str, dict]) -> str:
+def results_table(metrics: dict[str, dict], reported: list | None = None) -> str:
+    """One row per measured model, then one per `reported` result (har.config.ReportedResult).
+
+    A reported row carries only the published accuracy, in the video column, and is
+    marked as reported in the model cell; a numbered note below says where from.
+    """
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for name, m in metrics.items():
         t, tr = m["test"], m["train"]
@@ -43,6 +52,43 @@ def results_table(metrics: dict[str, dict]) -> str:
                  _pct(t["clip_top5"]), _pct(t["video_top1"]), f"{t['loss']:.3f}",
                  _duration(tr["seconds"])]
         lines.append("| " + " | ".join(cells) + " |")
+    notes = []
+    for i, result in enumerate(reported or [], 1):
+        cells = ["–"] * len(COLUMNS)
+        cells[0] = f"`{result.model}`, reported [{i}]"
+        cells[VIDEO_ACCURACY] = f"{result.accuracy:.2f}%"
+        lines.append("| " + " | ".join(cells) + " |")
+        notes.append(f"[{i}] Reported, not measured here: {result.source}; {result.protocol}.")
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
+def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, Counter]:
+    """Per model, test videos per true class, from the evaluate stage's confusion CSV."""
+    counts = {}
+    for name in models:
+        path = Path(confusion_dir) / f"{name}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no confusion matrix for model {name!r} "
+                                    "(run its evaluate stage)")
+        with open(path, newline="") as f:
+            counts[name] = Counter(row["actual"] for row in csv.DictReader(f))
+    return counts
+
+
+def action_type_table(metrics: dict[str, dict], counts: dict[str, Counter]) -> str | None:
+    """Video accuracy by the five UCF101 action types, or None when the classes are not UCF101's.
+
+    A type's accuracy is over its test videos (class accuracies weighted by their
+    video counts), so it reads like the overall video accuracy.
+    """
+    types = load_ucf101_types()
+    if not metrics or any(not set(m["per_class_video_top1"]) <= set(types) for m in metrics.values()):
+        return None
+    lines = ["| model | " + " | ".join(TYPES) + " |", "|" + "---|" * (len(TYPES) + 1)]
+    for name, m in metrics.items():
+        by_type = accuracy_by_type(m["per_class_video_top1"], counts[name])
+        cells = [_pct(by_type[t]) if t in by_type else "–" for t in TYPES]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
