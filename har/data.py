@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from har.frames import load_frames
@@ -28,6 +31,11 @@ class Preprocessing:
     std: tuple[float, float, float]
     layout: str  # "NCTHW" (3D convolutions) or "NTCHW" (per-frame encoders)
     hflip: bool  # random horizontal flip in training only
+    # Random affine augmentation in training only (see random_affine); 0 = off. Defaults,
+    # because checkpoints saved before these fields existed trained without them.
+    zoom: float = 0.0
+    rotation: float = 0.0  # degrees
+    shift: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -47,7 +55,8 @@ class Preprocessing:
         entry = get_entry(params.model(model_name).arch)
         return cls(source_frames=params.extract.frames, short_side=params.extract.size,
                    frames=cfg.frames, crop=cfg.crop, mean=entry.mean, std=entry.std,
-                   layout=entry.layout, hflip=cfg.hflip)
+                   layout=entry.layout, hflip=cfg.hflip, zoom=cfg.zoom, rotation=cfg.rotation,
+                   shift=cfg.shift)
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
@@ -69,8 +78,9 @@ def clip_indices(available: int, frames: int, clip: int | None, num_clips: int =
 def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) -> torch.Tensor:
     """(T, 3, H, W) uint8 -> normalised float clip in the model's layout, no batch axis.
 
-    The same crop and flip apply to every frame of a clip: a crop that moved
-    between frames would itself look like motion.
+    The same crop, flip and affine augmentation apply to every frame of a clip: a
+    crop that moved between frames would itself look like motion. Evaluation
+    (train=False) takes the centre crop, nothing random.
     """
     _, _, h, w = frames.shape
     c = prep.crop
@@ -83,12 +93,35 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) ->
     if train and prep.hflip and bool(torch.rand(1) < 0.5):
         x = x.flip(-1)
     x = x.float().div_(255)
+    if train and (prep.zoom or prep.rotation or prep.shift):
+        x = random_affine(x, prep.zoom, prep.rotation, prep.shift)
     mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
     std = torch.tensor(prep.std).view(1, 3, 1, 1)
     x = (x - mean) / std
     if prep.layout == "NCTHW":
         x = x.permute(1, 0, 2, 3)
     return x.contiguous()
+
+
+def random_affine(x: torch.Tensor, zoom: float, rotation: float, shift: float) -> torch.Tensor:
+    """One random zoom, rotation and shift, applied alike to all frames of (T, C, H, W) `x`.
+
+    Keras' ImageDataGenerator semantics, which the TimeDistributed report used
+    (zoom_range, rotation_range, width/height_shift_range): each axis is scaled by a
+    factor drawn from [1 - zoom, 1 + zoom] (below 1 enlarges), the angle is drawn from
+    [-rotation, rotation] degrees, the shift from [-shift, shift] of the side on each
+    axis, and pixels from outside the frame repeat its border (fill_mode="nearest").
+    """
+    draw = torch.rand(5) * 2 - 1  # uniform in [-1, 1): zoom x, zoom y, angle, shift x, shift y
+    zx, zy = 1 + zoom * draw[0], 1 + zoom * draw[1]
+    angle = math.radians(rotation) * draw[2]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid maps output to input coordinates in [-1, 1], so a shift of `s` of the
+    # side is 2s there.
+    theta = torch.stack([torch.stack([cos * zx, -sin * zy, 2 * shift * draw[3]]),
+                         torch.stack([sin * zx, cos * zy, 2 * shift * draw[4]])])
+    grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def preprocess_frames(frames: torch.Tensor, prep: Preprocessing, clip: int = 0,

@@ -1,6 +1,9 @@
 """Clip sampling and the transforms shared by training, evaluation and prediction."""
 
+import math
+
 import numpy as np
+import pytest
 import torch
 
 from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform
@@ -66,3 +69,65 @@ def test_dataset_yields_every_clip_of_every_video(tmp_path):
     assert [(lab, vid) for _, lab, vid in items] == [(v, v) for v in range(3) for _ in range(3)]
     assert not torch.equal(items[0][0], items[1][0])  # different clips of one video
     assert items[0][0].shape == (4, 3, 12, 12)
+
+
+# The seed report's augmentation (zoom 0.1, flip, rotation 8 degrees, shifts 0.2), training only.
+
+def dot(size=32, at=(16, 16)) -> torch.Tensor:
+    """Four identical frames of one bright pixel on black, (T, 3, H, W) uint8."""
+    frames = torch.zeros(4, 3, size, size, dtype=torch.uint8)
+    frames[:, :, at[0], at[1]] = 255
+    return frames
+
+
+def centroid(clip: torch.Tensor) -> torch.Tensor:
+    """(row, col) centre of brightness of the first frame of a normalised clip."""
+    img = clip[0, 0] - clip[0, 0].min()
+    rows, cols = torch.meshgrid(torch.arange(img.shape[0]), torch.arange(img.shape[1]), indexing="ij")
+    return torch.stack([(img * rows).sum(), (img * cols).sum()]) / img.sum()
+
+
+AUGMENTED = Preprocessing(**{**PREP.to_dict(), "crop": 32, "zoom": 0.1, "rotation": 8.0,
+                             "shift": 0.2, "hflip": True})
+
+
+def test_augmentation_is_one_draw_for_the_whole_clip():
+    torch.manual_seed(0)
+    frames = torch.randint(0, 255, (1, 3, 32, 32), dtype=torch.uint8).repeat(4, 1, 1, 1)
+    clips = [spatial_transform(frames, AUGMENTED, train=True) for _ in range(10)]
+    assert all(torch.equal(x[0], x[t]) for x in clips for t in range(1, 4))
+    assert len({float(x.sum()) for x in clips}) == 10  # but a new draw for every clip
+
+
+def test_evaluation_and_prediction_are_unchanged_by_augmentation_params():
+    frames = torch.randint(0, 255, (4, 3, 32, 40), dtype=torch.uint8)
+    plain = Preprocessing(**{**AUGMENTED.to_dict(), "zoom": 0.0, "rotation": 0.0, "shift": 0.0,
+                             "hflip": False})
+    assert torch.equal(spatial_transform(frames, AUGMENTED, train=False),
+                       spatial_transform(frames, plain, train=False))
+
+
+# A shift moves content by up to 0.2 x 32 px per axis (the dot at 24 stays inside); a zoom
+# factor in [0.9, 1.1] moves a dot 14.5 px from the centre (15.5) by up to 14.5 x (1/0.9 - 1) px.
+@pytest.mark.parametrize("kind, value, at, moves", [("shift", 0.2, 24, 0.2 * 32),
+                                                    ("zoom", 0.1, 30, 14.5 / 9)])
+def test_shift_and_zoom_move_content_within_their_range(kind, value, at, moves):
+    torch.manual_seed(1)
+    prep = Preprocessing(**{**PREP.to_dict(), "crop": 32, kind: value})
+    start = centroid(spatial_transform(dot(at=(at, at)), prep, train=False))
+    offsets = [float((centroid(spatial_transform(dot(at=(at, at)), prep, True)) - start).abs().max())
+               for _ in range(40)]
+    assert max(offsets) <= moves * 1.05 + 0.5  # never beyond the range (bilinear blur aside)
+    assert max(offsets) > moves / 2  # and it does use it
+
+
+def test_rotation_turns_about_the_centre_within_its_range():
+    torch.manual_seed(2)
+    prep = Preprocessing(**{**PREP.to_dict(), "crop": 33, "rotation": 8.0})
+    centre = torch.tensor(16.0)
+    angles = []
+    for _ in range(40):
+        row, col = centroid(spatial_transform(dot(33, at=(16, 30)), prep, True))
+        assert abs(((row - centre) ** 2 + (col - centre) ** 2).sqrt() - 14) < 0.6  # same radius
+        angles.append(math.degrees(math.atan2(float(row - centre), float(col - centre))))
+    assert max(map(abs, angles)) <= 8.5 and max(map(abs, angles)) > 4
