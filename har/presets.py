@@ -1,4 +1,11 @@
-"""Named presets: partial params files in presets/, merged over params.yaml."""
+"""Named presets: partial params files in presets/, merged over params.yaml.
+
+Merge rule: mappings merge key by key and other values replace, except `models`: a
+preset that has a `models:` key replaces the whole mapping, because a preset that
+reproduces a paper must train exactly the paper's models, not the default ones
+beside them. Its `reported` list (the literature numbers for those models)
+replaces the old one too, or empties it. A preset without `models:` keeps them.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +29,18 @@ def apply_preset(name: str, params_file: Path = PARAMS_FILE, presets_dir: Path =
     if not preset.is_file():
         names = ", ".join(sorted(p.stem for p in Path(presets_dir).glob("*.yaml")))
         raise FileNotFoundError(f"{preset}: no such preset (available: {names})")
-    merged = deep_merge(yaml.safe_load(Path(params_file).read_text()),
-                        yaml.safe_load(preset.read_text()) or {})
+    merged = merge_preset(yaml.safe_load(Path(params_file).read_text()),
+                          yaml.safe_load(preset.read_text()) or {})
     parse_params(merged)  # refuse to write a params file the stages would reject
     write_text(params_file, f"# params.yaml with preset '{name}' applied (har preset apply {name})\n"
                + yaml.safe_dump(merged, sort_keys=False, width=100))
+    return merged
+
+
+def merge_preset(params: dict, preset: dict) -> dict:
+    """`params` with `preset` applied (see the module docstring for the rule)."""
+    merged = deep_merge(params, {k: v for k, v in preset.items() if k != "models"})
+    if "models" in preset:
+        merged["models"] = preset["models"]
+        merged["reported"] = preset.get("reported", [])
     return merged
