@@ -52,6 +52,14 @@ def cmd_preset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_split_mean(args: argparse.Namespace) -> int:
+    from har.split_mean import REPORT, report_split_mean
+
+    print(report_split_mean())
+    print(f"(written to {REPORT})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="har", description="Video activity recognition")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "apply"])
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_preset)
+
+    p = sub.add_parser("split-mean", help="mean test accuracy over the DVC experiments of splits 1-3 "
+                                          "(dvc exp run -S dataset.split=1, 2, 3)")
+    p.set_defaults(func=cmd_split_mean)
     return parser
 
 
