@@ -30,7 +30,7 @@ def main(model_name: str) -> None:
     # Exactly as the train stage builds it, so a random (unpretrained) encoder is the same too.
     seed_everything(cfg.seed)
     prep = Preprocessing.for_model(params, model_name)
-    classes = (paths.SPLITS / "classes.txt").read_text().split()
+    classes = (paths.SPLITS / "classes.txt").read_text().splitlines()
     model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model)
     encoder = frozen_encoder(model)
     if encoder is None:
