@@ -119,7 +119,10 @@ class TrainConfig:
     shift: float  # fraction of the crop side, drawn from [-shift, shift] on each axis
     workers: int  # DataLoader workers; 0 decodes in the training process
     device: str  # "auto", "cpu", "cuda", "cuda:1", "mps"
-    amp: bool  # mixed precision on CUDA; a no-op on CPU
+    amp: bool  # mixed precision on CUDA (bf16 where supported, else fp16); a no-op on CPU
+    channels_last: bool  # conv weights in channels-last layout on CUDA; a no-op on CPU
+    compile: bool  # torch.compile the model on CUDA; a no-op on CPU
+    nproc: int  # processes on this machine (torchrun); 1 = plain python; see har/distributed.py
     feature_cache: bool  # train a fully frozen encoder's head on cached features (features stage)
 
 
@@ -240,7 +243,7 @@ def _validate(p: Params) -> None:
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"params.yaml: model name {name!r} must be letters, digits and _")
         tc = p.train_config(name)
-        for key in ("epochs", "batch_size", "lr", "frames", "crop"):
+        for key in ("epochs", "batch_size", "lr", "frames", "crop", "nproc"):
             _positive(getattr(tc, key), f"train.{key} (model {name})")
         if tc.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"params.yaml: train.lr_schedule must be cosine or constant, "

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
+
+from har.distributed import SINGLE, Context, gather_predictions, sum_across
 
 
 def seed_everything(seed: int) -> None:
@@ -36,24 +38,52 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16 (which needs a GradScaler); None: no AMP (CPU)."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def autocast(device: torch.device, enabled: bool):
     """Mixed precision as one context manager: bf16 where supported, else fp16; off on CPU."""
-    if not enabled or device.type != "cuda":
+    dtype = amp_dtype(device, enabled)
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
-def make_loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int) -> DataLoader:
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Conv weights in channels-last layout (2D and 3D alike); `Module.to` handles 2D only."""
+    for t in list(module.parameters()) + list(module.buffers()):
+        if t.dim() in (4, 5):
+            fmt = torch.channels_last if t.dim() == 4 else torch.channels_last_3d
+            t.data = t.data.contiguous(memory_format=fmt)
+    return module
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int,
+                ctx: Context = SINGLE) -> DataLoader:
+    """Under torchrun, each rank reads its DistributedSampler shard (call set_epoch each epoch)."""
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                      generator=generator, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=workers > 0, drop_last=False)
+    sampler = (DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=shuffle, seed=seed)
+               if ctx.enabled else None)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, num_workers=workers, generator=generator,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
+                      drop_last=False)
+
+
+def loader_indices(loader: DataLoader) -> torch.Tensor:
+    """The dataset index of every item an unshuffled loader yields, in order."""
+    if isinstance(loader.sampler, DistributedSampler):
+        return torch.tensor(list(loader.sampler), dtype=torch.long)
+    return torch.arange(len(loader.dataset))
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     device: torch.device, scaler: torch.amp.GradScaler | None = None,
-                    amp: bool = False) -> dict[str, float]:
+                    amp: bool = False, ctx: Context = SINGLE) -> dict[str, float]:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for clips, labels, _ in loader:
@@ -72,6 +102,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         total_loss += loss.item() * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
+    # Under torchrun: over every rank's shard (a few padded repeats included, as DDP trains on them).
+    total_loss, correct, seen = sum_across([total_loss, correct, seen], ctx)
     return {"loss": total_loss / seen, "acc": correct / seen}
 
 
@@ -110,10 +142,14 @@ def video_scores(logits: torch.Tensor, labels: torch.Tensor, videos: torch.Tenso
     return probs / counts[:, None], video_labels
 
 
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False
-             ) -> dict[str, float]:
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False,
+             ctx: Context = SINGLE) -> dict[str, float]:
+    """Clip and video metrics; under torchrun over all ranks' predictions, each clip once."""
     logits, labels, videos = predict_clips(model, loader, device, amp)
+    _, logits, labels, videos = gather_predictions(loader_indices(loader), logits, labels, videos,
+                                                   ctx=ctx)
     metrics = clip_metrics(logits, labels)
     probs, video_labels = video_scores(logits, labels, videos)
     metrics["video_top1"] = (probs.argmax(1) == video_labels).float().mean().item()
+    metrics["clips"], metrics["videos"] = len(labels), int(videos.unique().numel())
     return metrics

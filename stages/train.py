@@ -3,18 +3,23 @@
 Writes models/<model>/model.pt (a plain dict: weights, model config, class names,
 preprocessing, training summary) and per-epoch curves with dvclive. A model whose
 encoder is fully frozen trains its head on the features stage's cache.
+
+Resumable: each epoch ends with a checkpoint in checkpoints/<model>/ (har/resume.py).
+Distributed: under torchrun, or with train.nproc > 1 (har/distributed.py).
 """
 
-import copy
 import time
 
 import torch
 from dvclive import Live
+from torch.nn.parallel import DistributedDataParallel
 
-from har import paths
+from har import distributed, paths, resume
 from har.config import load_params
 from har.data import ClipDataset, Preprocessing
-from har.engine import evaluate, make_loader, seed_everything, select_device, train_one_epoch
+from har.distributed import relaunch_under_torchrun
+from har.engine import (amp_dtype, evaluate, make_loader, seed_everything, select_device,
+                        to_channels_last, train_one_epoch)
 from har.features import FeatureClipDataset, load_cache
 from har.fileio import atomic_path, read_csv
 from har.models import count_parameters, create_model
@@ -24,12 +29,22 @@ from har.stage import model_arg, run
 
 def main(model_name: str) -> None:
     params = load_params()
+    cfg = params.train_config(model_name)
+    relaunch_under_torchrun(cfg.nproc)  # returns at once for nproc 1 or when torchrun started us
+    seed_everything(cfg.seed)
+    ctx, device = distributed.init(select_device(cfg.device))
+    try:
+        train(params, model_name, ctx, device)
+    finally:
+        distributed.shutdown(ctx)
+
+
+def train(params, model_name: str, ctx: distributed.Context, device: torch.device) -> None:
     spec = params.model(model_name)
     cfg = params.train_config(model_name)
-    seed_everything(cfg.seed)
-    device = select_device(cfg.device)
+    say = print if ctx.main else (lambda *a, **k: None)  # one log, not one per rank
 
-    classes = (paths.SPLITS / "classes.txt").read_text().split()
+    classes = (paths.SPLITS / "classes.txt").read_text().splitlines()
     prep = Preprocessing.for_model(params, model_name)
     # Built right after seeding, as the features stage builds it: same random encoder.
     model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model)
@@ -45,46 +60,88 @@ def main(model_name: str) -> None:
         train_set = ClipDataset(rows["train"], paths.FRAMES, prep, train=True)
         val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False)
         trained = model
-    train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed)
-    val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, cfg.seed)
+    train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed, ctx)
+    val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, cfg.seed, ctx)
     model.to(device)
+    cuda = device.type == "cuda"
+    if cfg.channels_last and cuda:
+        to_channels_last(model)
+    runner = (DistributedDataParallel(trained, device_ids=[device] if cuda else None)
+              if ctx.enabled else trained)
+    if cfg.compile and cuda:
+        runner = torch.compile(runner)
 
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                  weight_decay=cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
                  if cfg.lr_schedule == "cosine" else None)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp and device.type == "cuda")
+    # bf16 needs no loss scaling; fp16 (GPUs without bf16) does.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype(device, cfg.amp) == torch.float16)
     total, trainable = count_parameters(model)
-    print(f"train {model_name}: {spec.arch}, {total:,} params ({trainable:,} trainable), "
-          f"{len(train_set)} train / {len(val_set)} val clips on {device}"
-          f"{', frozen encoder from the feature cache' if encoder is not None else ''}")
+    say(f"train {model_name}: {spec.arch}, {total:,} params ({trainable:,} trainable), "
+        f"{len(train_set)} train / {len(val_set)} val clips on {device}"
+        f"{f' x {ctx.world_size} processes' if ctx.enabled else ''}"
+        f"{', frozen encoder from the feature cache' if encoder is not None else ''}")
 
+    generators = [train_loader.generator, val_loader.generator]
+    fingerprint = resume.fingerprint(params, model_name, ctx.world_size,
+                                     paths.features_dir(model_name) / "info.json", paths.FRAMES)
+    state = resume.load(model_name, fingerprint, say)
     best = {"epoch": -1, "val_top1": -1.0, "val_loss": float("inf")}
-    best_state = None
-    history = []
-    start = time.perf_counter()
-    # dvcyaml=False / save_dvc_exp=False: dvclive must not rewrite dvc.yaml or make experiments.
-    with Live(str(paths.live_dir(model_name)), dvcyaml=False, save_dvc_exp=False) as live:
-        for epoch in range(1, cfg.epochs + 1):
-            tr = train_one_epoch(trained, train_loader, optimizer, device, scaler, cfg.amp)
-            va = evaluate(trained, val_loader, device, cfg.amp)
-            if scheduler is not None:
-                scheduler.step()
-            history.append({"epoch": epoch, "train_loss": tr["loss"], "train_top1": tr["acc"],
-                            "val_loss": va["loss"], "val_top1": va["top1"]})
-            for key, value in history[-1].items():
-                if key != "epoch":
-                    live.log_metric(key.replace("_", "/", 1), value)
-            live.next_step()
-            # Model selection on validation only; ties go to the lower validation loss.
-            if (va["top1"], -va["loss"]) > (best["val_top1"], -best["val_loss"]):
-                best = {"epoch": epoch, "val_top1": va["top1"], "val_loss": va["loss"],
-                        "train_top1": tr["acc"], "train_loss": tr["loss"]}
-                best_state = copy.deepcopy(model.state_dict())
-            print(f"  epoch {epoch:3d}  train loss {tr['loss']:.4f} acc {tr['acc']:.3f}  "
-                  f"val loss {va['loss']:.4f} acc {va['top1']:.3f}"
-                  f"{'  *' if best['epoch'] == epoch else ''}", flush=True)
+    best_state, history, val_videos, first, seconds = None, [], 0, 1, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        best, best_state, history = state["best"], state["best_state"], state["history"]
+        val_videos, first, seconds = state["val_videos"], state["epoch"] + 1, state["seconds"]
+        # Last, so nothing above draws from the restored streams.
+        resume.set_rng_state(state["rng"][ctx.rank], generators)
+
+    live = None
+    if ctx.main:
+        # dvcyaml=False / save_dvc_exp=False: dvclive must not rewrite dvc.yaml or make experiments.
+        # Not resume=True: DVC deletes the curves before rerunning the stage, and a kill between
+        # two log_metric calls would leave half a step. Starting clean and replaying the
+        # checkpoint's history gives exactly one step per epoch.
+        live = Live(str(paths.live_dir(model_name)), dvcyaml=False, save_dvc_exp=False)
+        for row in history:
+            log_epoch(live, row)
+    start = time.perf_counter() - seconds
+    for epoch in range(first, cfg.epochs + 1):
+        if ctx.enabled:
+            train_loader.sampler.set_epoch(epoch)  # a different shuffle each epoch, alike on all ranks
+        tr = train_one_epoch(runner, train_loader, optimizer, device, scaler, cfg.amp, ctx)
+        va = evaluate(trained, val_loader, device, cfg.amp, ctx)
+        if scheduler is not None:
+            scheduler.step()
+        history.append({"epoch": epoch, "train_loss": tr["loss"], "train_top1": tr["acc"],
+                        "val_loss": va["loss"], "val_top1": va["top1"]})
+        val_videos = va["videos"]
+        # Model selection on validation only; ties go to the lower validation loss.
+        if (va["top1"], -va["loss"]) > (best["val_top1"], -best["val_loss"]):
+            best = {"epoch": epoch, "val_top1": va["top1"], "val_loss": va["loss"],
+                    "train_top1": tr["acc"], "train_loss": tr["loss"]}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        rng = distributed.all_gather(resume.rng_state(generators), ctx)  # every rank's streams
+        if ctx.main:
+            log_epoch(live, history[-1])
+            resume.save(model_name, {
+                "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict(), "rng": rng, "best": best, "best_state": best_state,
+                "history": history, "val_videos": val_videos,
+                "seconds": time.perf_counter() - start})
+        say(f"  epoch {epoch:3d}  train loss {tr['loss']:.4f} acc {tr['acc']:.3f}  "
+            f"val loss {va['loss']:.4f} acc {va['top1']:.3f}"
+            f"{'  *' if best['epoch'] == epoch else ''}", flush=True)
     seconds = time.perf_counter() - start
+    if not ctx.main:
+        return
+    live.end()
 
     checkpoint = {
         "model_name": model_name,
@@ -93,7 +150,7 @@ def main(model_name: str) -> None:
         "num_classes": len(classes),
         "class_names": classes,
         "preprocessing": prep.to_dict(),
-        "state_dict": {k: v.cpu() for k, v in best_state.items()},
+        "state_dict": best_state,
         "best_epoch": best["epoch"],
         "val_top1": best["val_top1"],
         "val_loss": best["val_loss"],
@@ -105,11 +162,21 @@ def main(model_name: str) -> None:
         "params_trainable": trainable,
         "history": history,
         "feature_cache": encoder is not None,
+        "processes": ctx.world_size,
+        "val_videos": val_videos,  # each counted once across processes
     }
     with atomic_path(paths.checkpoint(model_name)) as tmp:
         torch.save(checkpoint, tmp)
-    print(f"train {model_name}: best epoch {best['epoch']} (val acc {best['val_top1']:.3f}), "
-          f"{seconds:.0f}s -> {paths.checkpoint(model_name)}")
+    resume.remove(model_name)  # done: a rerun (dvc repro -f) trains from the start
+    say(f"train {model_name}: best epoch {best['epoch']} (val acc {best['val_top1']:.3f}), "
+        f"{seconds:.0f}s -> {paths.checkpoint(model_name)}")
+
+
+def log_epoch(live: Live, row: dict) -> None:
+    for key, value in row.items():
+        if key != "epoch":
+            live.log_metric(key.replace("_", "/", 1), value)
+    live.next_step()
 
 
 if __name__ == "__main__":

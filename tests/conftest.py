@@ -21,6 +21,15 @@ def videos(fixtures) -> Path:
     return fixtures / "videos"
 
 
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory) -> Path:
+    """One `dvc repro` of the tiny preset in a scratch copy, shared by the end-to-end tests
+    (tests/scratch_repo.py). A test that changes it restores params.yaml, dvc.lock and outputs."""
+    from scratch_repo import tiny_repro
+
+    return tiny_repro(tmp_path_factory.mktemp("repo"))
+
+
 @pytest.fixture
 def server():
     """A loopback HTTP server (tests/loopback.py) serving the files a test puts in it."""

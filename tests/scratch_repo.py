@@ -43,6 +43,16 @@ def copy_repo(dst: Path, params: dict) -> Path:
     return dst
 
 
+def tiny_repro(dst: Path) -> Path:
+    """A scratch copy with the tiny preset applied and committed, after one `dvc repro`."""
+    copy_repo(dst, yaml.safe_load((ROOT / "params.yaml").read_text()))
+    run(["har", "preset", "apply", "tiny"], dst)
+    run(["git", "add", "-A"], dst)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], dst)
+    run(["dvc", "repro"], dst)
+    return dst
+
+
 def set_params(repo: Path, **sections) -> None:
     """Merge `sections` into the scratch repository's params.yaml (mappings merge)."""
     from har.config import deep_merge

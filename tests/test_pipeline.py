@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ import torch
 
 from har.config import load_params
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # dvc and har of this environment
 
 
@@ -24,24 +22,10 @@ def run(cmd, cwd, check=True):
     return proc
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """The project's files as git sees them, tiny preset applied, after one `dvc repro`."""
-    dst = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dst / rel)
-    run(["git", "init", "-q"], dst)
-    if not (dst / ".dvc" / "config").exists():
-        run(["dvc", "init", "-q"], dst)
-    run(["har", "preset", "apply", "tiny"], dst)
-    run(["git", "add", "-A"], dst)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], dst)
-    run(["dvc", "repro"], dst)
-    return dst
+@pytest.fixture
+def repo(tiny_repo):
+    """The project's files as git sees them, tiny preset applied, after one `dvc repro` (conftest)."""
+    return tiny_repo
 
 
 METRICS_SCHEMA = {

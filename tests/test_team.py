@@ -1,0 +1,133 @@
+"""Team workflow on the shared tiny `dvc repro` (conftest `tiny_repo`): a remote round trip,
+resuming a killed training, refusing another config's checkpoint, and two-process training."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from har.config import load_params
+from scratch_repo import BIN, run, set_params
+
+METRICS_SCHEMA = {
+    "input": {"frames", "size"},
+    "test": {"clip_top1", "clip_top5", "video_top1", "loss", "clips", "videos"},
+    "train": {"best_epoch", "epochs", "train_top1", "val_top1", "seconds"},
+    "params": {"total", "trainable"},
+}
+EPOCHS = 3  # enough that a kill after the first checkpoint lands mid-run
+
+
+def rows(repo: Path, split: str) -> int:
+    return len((repo / f"data/splits/{split}.csv").read_text().strip().splitlines()) - 1
+
+
+@pytest.fixture
+def restore(tiny_repo):
+    """Put params.yaml, dvc.lock and the outputs back as they were: other tests share the repo."""
+    saved = {name: (tiny_repo / name).read_text() for name in ("params.yaml", "dvc.lock")}
+    yield tiny_repo
+    for name, text in saved.items():
+        (tiny_repo / name).write_text(text)
+    shutil.rmtree(tiny_repo / "checkpoints", ignore_errors=True)
+    run(["dvc", "checkout", "-f", "-q"], tiny_repo)
+
+
+def kill_after_first_checkpoint(repo: Path, model: str) -> int:
+    """Start `python stages/train.py <model>`, SIGKILL it once an epoch's checkpoint exists;
+    returns the checkpoint's epoch."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    checkpoint = repo / "checkpoints" / model / "last.pt"
+    with open(repo.parent / "killed.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "stages/train.py", model], cwd=repo, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "training ended before it could be killed mid-run"
+        proc.kill()
+        proc.wait()
+    epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert 1 <= epoch < EPOCHS
+    return epoch
+
+
+def epoch_lines(out: str) -> list[int]:
+    return [int(line.split()[1]) for line in out.splitlines() if line.startswith("  epoch ")]
+
+
+def curves(repo: Path, model: str) -> dict[str, list[str]]:
+    """dvclive's per-epoch rows (step and value, not the wall-clock timestamp)."""
+    root = repo / "metrics/train" / model / "plots/metrics"
+    return {str(p.relative_to(root)): [line.split("\t", 1)[1] for line in p.read_text().splitlines()]
+            for p in sorted(root.rglob("*.tsv"))}
+
+
+def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_rebuild(tiny_repo):
+    repo = tiny_repo
+    run(["dvc", "repro"], repo)  # other tests may have retrained a model since
+    run(["git", "add", "dvc.lock"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results",
+         "--allow-empty"], repo)
+    run(["dvc", "push"], repo)  # the default remote of .dvc/config: ../har-dvc-storage
+    assert any((repo.parent / "har-dvc-storage").rglob("*"))
+    # A teammate's clone beside it resolves the relative remote to the same folder.
+    clone = repo.parent / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], repo.parent)
+    run(["dvc", "pull"], clone)
+    assert (clone / "models/cnn3d/model.pt").read_bytes() == (repo / "models/cnn3d/model.pt").read_bytes()
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    out = run(["dvc", "repro"], clone).stdout
+    assert "Data and pipelines are up to date" in out and "Running stage" not in out
+
+
+def test_killed_training_resumes_to_the_same_result_and_another_configs_checkpoint_is_refused(
+        restore):
+    repo = restore
+    set_params(repo, models={"cnn3d": {"train": {"epochs": EPOCHS, "lr": 0.002}}})
+    kill_after_first_checkpoint(repo, "cnn3d")
+    # Back to lr 0.001: the checkpoint (lr 0.002) must not be resumed, DVC reruns for a params
+    # change just like this. Run directly, so DVC's run cache cannot answer the rerun below.
+    set_params(repo, models={"cnn3d": {"train": {"lr": 0.001}}})
+    out = run([sys.executable, "stages/train.py", "cnn3d"], repo).stdout
+    assert ("checkpoints/cnn3d/last.pt: refused, made with a different config "
+            "(differs: train params); training from the start") in out
+    assert epoch_lines(out) == list(range(1, EPOCHS + 1))
+    assert not (repo / "checkpoints/cnn3d/last.pt").exists()  # finished: nothing to resume
+    clean = torch.load(repo / "models/cnn3d/model.pt", weights_only=True)
+    clean_curves = curves(repo, "cnn3d")
+
+    done = kill_after_first_checkpoint(repo, "cnn3d")
+    out = run(["dvc", "repro", "-s", "train@cnn3d"], repo).stdout
+    assert f"checkpoints/cnn3d/last.pt: resuming after epoch {done}" in out
+    assert epoch_lines(out) == list(range(done + 1, EPOCHS + 1))  # no epoch trained twice
+    resumed = torch.load(repo / "models/cnn3d/model.pt", weights_only=True)
+    # Bitwise the same weights (so the same test metrics), selection and curves.
+    assert resumed["state_dict"].keys() == clean["state_dict"].keys()
+    assert all(torch.equal(resumed["state_dict"][k], v) for k, v in clean["state_dict"].items())
+    for key in ("best_epoch", "val_top1", "val_loss", "history"):
+        assert resumed[key] == clean[key], key
+    assert curves(repo, "cnn3d") == clean_curves  # one row per epoch, none lost or repeated
+    assert all(len(rows) == EPOCHS + 1 for rows in clean_curves.values())  # header + epochs
+
+
+def test_two_gloo_processes_train_and_count_each_validation_video_once(restore):
+    repo = restore
+    set_params(repo, models={"cnn3d": {"train": {"nproc": 2}}})
+    out = run(["dvc", "repro", "-s", "train@cnn3d", "evaluate@cnn3d"], repo).stdout
+    assert "on cpu x 2 processes" in out
+    epochs = load_params(repo / "params.yaml").train_config("cnn3d").epochs
+    assert epoch_lines(out) == list(range(1, epochs + 1))  # rank 0 alone prints (and writes)
+    ckpt = torch.load(repo / "models/cnn3d/model.pt", weights_only=True)
+    assert ckpt["processes"] == 2 and ckpt["val_videos"] == rows(repo, "val")
+    metrics = json.loads((repo / "metrics/cnn3d.json").read_text())
+    for section, keys in METRICS_SCHEMA.items():
+        assert keys <= set(metrics[section]), section
+    assert metrics["test"]["videos"] == rows(repo, "test")
+    assert not list(repo.rglob(".*.tmp"))  # no second writer left a temporary behind
