@@ -69,22 +69,66 @@ def curves(repo: Path, model: str) -> dict[str, list[str]]:
             for p in sorted(root.rglob("*.tsv"))}
 
 
-def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_rebuild(tiny_repo):
-    repo = tiny_repo
+def commit_results(repo: Path) -> None:
     run(["dvc", "repro"], repo)  # other tests may have retrained a model since
     run(["git", "add", "dvc.lock"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results",
          "--allow-empty"], repo)
+
+
+def assert_complete(clone: Path, repo: Path) -> None:
+    """After `dvc pull`: the outputs are the pushed ones, and there is nothing to rebuild."""
+    assert (clone / "models/cnn3d/model.pt").read_bytes() == (repo / "models/cnn3d/model.pt").read_bytes()
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    out = run(["dvc", "repro"], clone).stdout
+    assert "Data and pipelines are up to date" in out and "Running stage" not in out
+
+
+def test_push_then_a_fresh_clone_pulls_everything_and_has_nothing_to_rebuild(tiny_repo):
+    repo = tiny_repo
+    commit_results(repo)
     run(["dvc", "push"], repo)  # the default remote of .dvc/config: ../har-dvc-storage
     assert any((repo.parent / "har-dvc-storage").rglob("*"))
     # A teammate's clone beside it resolves the relative remote to the same folder.
     clone = repo.parent / "clone"
     run(["git", "clone", "-q", str(repo), str(clone)], repo.parent)
     run(["dvc", "pull"], clone)
-    assert (clone / "models/cnn3d/model.pt").read_bytes() == (repo / "models/cnn3d/model.pt").read_bytes()
-    assert "up to date" in run(["dvc", "status"], clone).stdout
-    out = run(["dvc", "repro"], clone).stdout
-    assert "Data and pipelines are up to date" in out and "Running stage" not in out
+    assert_complete(clone, repo)
+
+
+def test_push_and_pull_through_an_s3_server_on_loopback(tiny_repo):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="har")
+        repo = tiny_repo
+        commit_results(repo)
+
+        def configure(clone: Path) -> None:
+            # All --local (.dvc/config.local, never committed), as the README says credentials go.
+            run(["dvc", "remote", "add", "--local", "s3", "s3://har/dvc"], clone)
+            for key, value in (("endpointurl", endpoint), ("region", "us-east-1"),
+                               ("access_key_id", "testing"), ("secret_access_key", "testing")):
+                run(["dvc", "remote", "modify", "--local", "s3", key, value], clone)
+
+        configure(repo)
+        run(["dvc", "push", "-r", "s3"], repo)
+        assert s3.list_objects_v2(Bucket="har", Prefix="dvc/")["KeyCount"] > 0
+        assert "testing" not in run(["git", "show", "HEAD:.dvc/config"], repo).stdout
+        clone = repo.parent / "s3-clone"
+        run(["git", "clone", "-q", str(repo), str(clone)], repo.parent)
+        configure(clone)
+        run(["dvc", "pull", "-r", "s3"], clone)
+        assert_complete(clone, repo)
+    finally:
+        server.stop()
 
 
 def test_killed_training_resumes_to_the_same_result_and_another_configs_checkpoint_is_refused(
