@@ -56,6 +56,11 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
         train_set = FeatureClipDataset(rows["train"], cache["train"], prep, train=True)
         val_set = FeatureClipDataset(rows["val"], cache["val"], prep, train=False)
         trained = FeatureHead(model)  # the same parameters, fed cached features
+        spatial = [k for k in ("hflip", "zoom", "rotation", "shift") if getattr(cfg, k)]
+        if spatial:  # the cache holds centre crops: say so rather than drop them quietly
+            say(f"train {model_name}: note: training on cached features applies no spatial "
+                f"augmentation ({', '.join(spatial)} ignored; set train.feature_cache: false "
+                f"to keep it, at the cost of running the encoder every epoch)")
     else:
         train_set = ClipDataset(rows["train"], paths.FRAMES, prep, train=True)
         val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False)
