@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 
@@ -60,6 +61,113 @@ def cmd_split_mean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    if (args.timeline or args.annotate) and len(args.videos) != 1:
+        print("har predict: --timeline and --annotate take one VIDEO", file=sys.stderr)
+        return 2
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return _predict(args)
+    finally:
+        torch.set_num_threads(threads)  # main() may be called in-process (tests)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from har.predict import Predictor
+    from har.video import VideoError
+
+    predictor = Predictor(args.model, clips=args.clips, device=args.device)
+    if args.timeline or args.annotate:
+        return _predict_over_time(predictor, args)
+    failed = 0
+    for video in args.videos:
+        try:
+            if "://" in video:
+                raise VideoError(f"{video}: a stream has no end to sample up to; "
+                                 "use --timeline for streams")
+            prediction = predictor.predict_file(video, threads=0)
+        except VideoError as e:  # the message names the file; go on with the others
+            print(f"har predict: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        topk = prediction.topk(predictor.classes, args.topk)
+        if args.json:
+            print(json.dumps({"video": video, "model": predictor.name, "topk": topk,
+                              "frames_used": prediction.frames_used,
+                              "seconds": round(prediction.seconds, 4)}), flush=True)
+        else:
+            width = max(len(t["class"]) for t in topk)
+            print(f"{video}  ({predictor.name}, {prediction.frames_used} frames, "
+                  f"{prediction.seconds:.2f} s)")
+            for t in topk:
+                print(f"  {t['class']:<{width}}  {t['probability']:7.2%}")
+    return 2 if failed else 0
+
+
+def _predict_over_time(predictor, args: argparse.Namespace) -> int:
+    import csv
+
+    from har.timeline import annotate, predict_windows
+    from har.video import VideoError
+
+    source = args.videos[0]
+    if args.annotate and "://" in source:
+        print(f"har predict: {source}: --annotate reads its input twice, so it needs a file",
+              file=sys.stderr)
+        return 2
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if args.timeline and not args.json:
+        writer.writerow(["start", "end", "class", "probability"])
+    timeline, windows = [], 0
+    try:
+        for w in predict_windows(predictor, source, args.window, args.stride):
+            windows += 1
+            if args.annotate:
+                timeline.append(w)  # a few numbers per window, not frames; files only
+            if not args.timeline:
+                continue
+            if args.json:
+                print(json.dumps({"start": round(w.start, 3), "end": round(w.end, 3),
+                                  "frames": w.frames,
+                                  "topk": w.topk(predictor.classes, args.topk)}))
+            else:
+                top = w.topk(predictor.classes, 1)[0]
+                writer.writerow([f"{w.start:.3f}", f"{w.end:.3f}", top["class"],
+                                 f"{top['probability']:.4f}"])
+            sys.stdout.flush()  # a live stream's rows must show as they happen
+        if not windows:
+            raise VideoError(f"{source}: no frame could be decoded")
+        if args.annotate:
+            frames = annotate(predictor, source, args.annotate, timeline)
+            print(f"har predict: wrote {args.annotate} ({frames} frames)", file=sys.stderr)
+    except VideoError as e:
+        print(f"har predict: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from har.config import load_params
+    from har.serve import serve
+
+    params = load_params(args.params)
+    serve(args.model, params.serve, clips=params.eval.clips, host=args.host, port=args.port)
+    return 0
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="har", description="Video activity recognition")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +187,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("split-mean", help="mean test accuracy over the DVC experiments of splits 1-3 "
                                           "(dvc exp run -S dataset.split=1, 2, 3)")
     p.set_defaults(func=cmd_split_mean)
+
+    p = sub.add_parser("predict", help="top classes of videos, or a timeline of a long video or stream",
+                       description="Predict with a trained checkpoint, using exactly the "
+                                   "transforms evaluation used. Exit code 2 if any input failed.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO",
+                   help="video files; with --timeline also any URL FFmpeg opens (http://, rtsp://)")
+    p.add_argument("--model", required=True, help="a checkpoint, models/<model>/model.pt")
+    p.add_argument("--topk", type=_positive(int), default=5)
+    p.add_argument("--clips", type=_positive(int), default=None,
+                   help="clips averaged per video (default: eval.clips of ./params.yaml, else 3)")
+    p.add_argument("--json", action="store_true", help="one JSON object per video (or window)")
+    p.add_argument("--timeline", action="store_true",
+                   help="one prediction per window, as CSV: start,end,class,probability")
+    p.add_argument("--window", type=_positive(float), default=2.0, help="seconds (default 2.0)")
+    p.add_argument("--stride", type=_positive(float), default=1.0, help="seconds (default 1.0)")
+    p.add_argument("--annotate", metavar="OUT",
+                   help="write a copy of VIDEO with each frame's top class drawn on it "
+                        "(.mp4, .mov, .mkv, .avi)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1; 0: one per core). One is faster for the "
+                        "default models, and far faster when other processes share the cores")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="web page and JSON API for predictions (waitress)")
+    p.add_argument("--model", action="append", required=True,
+                   help="a checkpoint; repeat to offer several, the first is the default")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--params", default="params.yaml", help="its serve and eval.clips settings")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -133,6 +133,14 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`har serve`: limits on what one upload may cost the server."""
+    max_upload_mb: float  # larger uploads are refused with 413 before any decoding
+    decode_timeout_s: float  # an upload that takes longer to decode is refused (422)
+    threads: int  # requests handled at once by waitress; more wait in its queue
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     arch: str  # registry name, see `har models`
     model: dict[str, Any]  # keyword arguments of the architecture
@@ -155,6 +163,7 @@ class Params:
     split: SplitConfig
     train: TrainConfig
     eval: EvalConfig
+    serve: ServeConfig
     models: dict[str, ModelConfig]
     reported: list[ReportedResult]
 
@@ -228,7 +237,10 @@ def _validate(p: Params) -> None:
                        ("dataset.synthetic.width", syn.width), ("dataset.synthetic.height", syn.height),
                        ("dataset.synthetic.fps", syn.fps), ("extract.frames", p.extract.frames),
                        ("extract.size", p.extract.size), ("eval.clips", p.eval.clips),
-                       ("eval.batch_size", p.eval.batch_size)]:
+                       ("eval.batch_size", p.eval.batch_size),
+                       ("serve.max_upload_mb", p.serve.max_upload_mb),
+                       ("serve.decode_timeout_s", p.serve.decode_timeout_s),
+                       ("serve.threads", p.serve.threads)]:
         _positive(value, key)
     if not 1 <= p.extract.jpeg_quality <= 100:
         raise ConfigError("params.yaml: extract.jpeg_quality must be within 1..100")
@@ -338,5 +350,5 @@ def deep_merge(base: dict, overrides: dict) -> dict:
 
 __all__ = ["ConfigError", "Params", "load_params", "parse_params", "deep_merge", "DATASETS",
            "DatasetConfig", "SyntheticConfig", "ArchiveSource", "UCF101Config", "HMDB51Config",
-           "FolderConfig", "ExtractConfig", "SplitConfig", "TrainConfig", "EvalConfig",
+           "FolderConfig", "ExtractConfig", "SplitConfig", "TrainConfig", "EvalConfig", "ServeConfig",
            "ModelConfig", "ReportedResult"]

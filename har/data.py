@@ -36,6 +36,10 @@ class Preprocessing:
     zoom: float = 0.0
     rotation: float = 0.0  # degrees
     shift: float = 0.0
+    # The frames went through JPEG at this quality (extract.jpeg_quality) before any model saw
+    # them; prediction repeats that round trip (har.frames.jpeg_round_trip). Checkpoints saved
+    # before this field existed were all trained on quality 90, the only value it ever had.
+    jpeg_quality: int = 90
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -56,7 +60,7 @@ class Preprocessing:
         return cls(source_frames=params.extract.frames, short_side=params.extract.size,
                    frames=cfg.frames, crop=cfg.crop, mean=entry.mean, std=entry.std,
                    layout=entry.layout, hflip=cfg.hflip, zoom=cfg.zoom, rotation=cfg.rotation,
-                   shift=cfg.shift)
+                   shift=cfg.shift, jpeg_quality=params.extract.jpeg_quality)
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:

@@ -49,6 +49,15 @@ def load_frames(path: Path | str, indices: list[int] | None = None) -> torch.Ten
     return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2)
 
 
+def jpeg_round_trip(frames: np.ndarray, quality: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames as `load_frames` returns them after `save_frames(..., quality)`.
+
+    Prediction decodes a video itself, but the model was trained and evaluated on
+    stored frames: the same encoder and decoder give it the same pixels.
+    """
+    return np.stack([_decode(_encode(f, quality)) for f in frames])
+
+
 def _encode(frame: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(frame).save(buf, format="JPEG", quality=quality)

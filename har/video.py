@@ -1,21 +1,24 @@
-"""Video probing (PyAV, in-process) and frame sampling (the ffmpeg command line).
+"""Video probing and decoding, in-process with PyAV: one code path for extraction and prediction.
 
-The extraction path decodes each video once: PyAV reads the container header to
-plan which frames to keep, then one ffmpeg process decodes, rotates, corrects
-non-square pixels, keeps only the planned frames and scales them.
+`read_frames` samples frames uniformly over a whole file (the extract stage, and
+`har predict` on a file); `iter_frames` streams every frame of any input FFmpeg
+opens (`har predict --timeline` on files, http:// or rtsp://). Both turn a decoded
+frame into pixels with `upright_rgb`, so the frames a model is trained on and the
+frames it predicts on come from the same decoder, scaler and flags.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
-import subprocess
+import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import av
-import ffmpeg
 import numpy as np
 
 
@@ -75,12 +78,10 @@ def probe(path: Path | str) -> VideoInfo:
             if not exact and fps > 0 and duration > 0:
                 frame_count = round(duration * fps)
             # Rotation lives in per-frame side data in PyAV; one decoded frame tells it.
-            rotation = 0
-            for frame in container.decode(stream):
-                rotation = int(getattr(frame, "rotation", 0) or 0)
-                break
-            else:
+            frame = next(_decoded(container, stream, path, None, None), None)
+            if frame is None:  # a stream header and no frame: an empty recording
                 raise VideoError(f"{path}: no decodable video frame")
+            rotation = int(frame.rotation or 0)
             width, height = ctx.width, ctx.height
             sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
             if sar and sar != 0 and sar != 1:
@@ -93,6 +94,132 @@ def probe(path: Path | str) -> VideoInfo:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as e:
         raise VideoError(f"{path}: not a readable video ({_short(e)})") from None
+
+
+# swscale picks SIMD code by CPU; BITEXACT + ACCURATE_RND select the exact C path, so a
+# frame scales to the same bytes on the machine that extracted and the one that predicts.
+# Bicubic is what the ffmpeg command line's scale filter uses by default.
+SCALER = (av.video.reformatter.Interpolation.BICUBIC | av.video.reformatter.Interpolation.ACCURATE_RND
+          | av.video.reformatter.Interpolation.BITEXACT)
+
+
+def output_size(width: float, height: float, short_side: int) -> tuple[int, int]:
+    """(w, h) with the short side `short_side` and the other even, aspect kept (ffmpeg's `-2`)."""
+    if width >= height:
+        return max(2, math.floor(short_side * width / height / 2 + 0.5) * 2), short_side
+    return short_side, max(2, math.floor(short_side * height / width / 2 + 0.5) * 2)
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    return round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns to upright
+
+
+def display_size(frame: av.VideoFrame, short_side: int, sar: Fraction | None = None
+                 ) -> tuple[int, int]:
+    """(w, h) of `frame` upright, with square pixels and its short side `short_side`."""
+    width = frame.width * float(sar) if sar and sar > 0 else float(frame.width)
+    if _quarter_turns(frame) % 2:
+        return output_size(frame.height, width, short_side)
+    return output_size(width, frame.height, short_side)
+
+
+def upright_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, 3) uint8 RGB of `frame` as displayed, scaled to `size` = (w, h) (see display_size).
+
+    One scaling step from the coded frame (pixel aspect folded into the target size),
+    then a lossless quarter turn, instead of ffmpeg's rotate-then-scale-twice chain.
+    """
+    turns = _quarter_turns(frame)
+    coded_w, coded_h = (size[1], size[0]) if turns % 2 else size
+    # Full-range ("JPEG") YUV that is not tagged by its pixel format is only known from the
+    # frame's colour range; left unspecified, swscale would read it as limited range.
+    full_range = frame.color_range == av.video.reformatter.ColorRange.JPEG
+    rgb = frame.reformat(width=coded_w, height=coded_h, format="rgb24", interpolation=SCALER,
+                         src_color_range="JPEG" if full_range else None, threads=1).to_ndarray()
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def open_video(source: Path | str, timeout: float | None = None):
+    """An open PyAV container and its first video stream; VideoError naming `source` otherwise."""
+    try:
+        # timeout bounds opening and each network read (http://, rtsp://); files ignore it.
+        container = av.open(str(source), timeout=timeout)
+    except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
+        raise VideoError(f"{source}: not a readable video ({_short(e)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{source}: no video stream")
+    return container, container.streams.video[0]
+
+
+def _decoded(container, stream, source, deadline: float | None, timeout: float | None):
+    """Every decodable frame of `stream`, skipping corrupt packets as the ffmpeg CLI does."""
+    packets = container.demux(stream)
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            raise VideoError(f"{source}: decoding took longer than {timeout:g}s")
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError:
+            return  # unreadable from here on (truncated file, dropped stream): keep what decoded
+        try:
+            yield from packet.decode()
+        except av.FFmpegError:
+            continue  # one corrupt packet; the decoder resynchronises on the next
+
+
+def iter_frames(source: Path | str, short_side: int, keep: set[int] | None = None,
+                timeout: float | None = None, io_timeout: float | None = 30.0,
+                threads: int = 1, started: float | None = None
+                ) -> Iterator[tuple[int, float, np.ndarray | None]]:
+    """(index, seconds since the first frame, upright RGB or None) for every frame of `source`.
+
+    Streaming: one frame at a time, any input FFmpeg opens. Only frames whose index
+    is in `keep` (all when None) are converted; the rest cost the decode only.
+    `timeout` bounds the whole decode (counted from `started`, a time.monotonic(), if
+    given), `io_timeout` each network read.
+    """
+    deadline = (started or time.monotonic()) + timeout if timeout else None
+    container, stream = open_video(source, io_timeout)
+    with container:
+        # Threads change speed, not pixels: FFmpeg's decoders are bit-exact whatever the count.
+        stream.codec_context.thread_count = threads
+        if threads != 1:
+            stream.thread_type = "AUTO"
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        first = last = size = None
+        for index, frame in enumerate(_decoded(container, stream, source, deadline, timeout)):
+            # Every frame gets the first one's size: a stream that changes resolution (a
+            # corrupt header, an adaptive stream) must still give frames that stack.
+            size = size or display_size(frame, short_side, sar)
+            seconds = frame.time if frame.time is not None else index / fps
+            first = seconds if first is None else first
+            # Timestamps can jump backwards (B-frame reordering glitches, stream restarts);
+            # the timeline needs them monotonic.
+            seconds = max(seconds - first, last if last is not None else 0.0)
+            last = seconds
+            wanted = keep is None or index in keep
+            yield index, seconds, upright_rgb(frame, size) if wanted else None
+
+
+def poster_frame(source: Path | str, short_side: int) -> np.ndarray:
+    """The keyframe nearest the middle of the video, upright, short side at most `short_side`."""
+    container, stream = open_video(source)
+    with container:
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        try:
+            if stream.duration and stream.time_base:
+                container.seek((stream.start_time or 0) + stream.duration // 2, stream=stream)
+            for frame in container.decode(stream):
+                width = frame.width * float(sar) if sar and sar > 0 else frame.width
+                short = min(short_side, int(min(width, frame.height)))  # never upscale
+                return upright_rgb(frame, display_size(frame, short, sar))
+        except av.FFmpegError as e:
+            raise VideoError(f"{source}: no decodable frame ({_short(e)})") from None
+    raise VideoError(f"{source}: no decodable frame")
 
 
 def sample_indices(available: int, wanted: int) -> list[int]:
@@ -110,78 +237,40 @@ class Frames:
     info: VideoInfo
     decoded: int  # frames the decoder actually produced in the pass that counted
     notes: list[str] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # the video frame each row of `array` is
 
 
-def _scale_filters(stream, size: int):
-    # Square the pixels first (non-square SAR), then scale the short side to `size`;
-    # -2 keeps the aspect and an even length. ffmpeg has already applied rotation.
-    stream = stream.filter("scale", "trunc(iw*sar/2)*2", "ih").filter("setsar", "1")
-    return stream.filter("scale", f"if(gte(iw,ih),-2,{size})", f"if(gte(iw,ih),{size},-2)")
-
-
-def _run_ffmpeg(path: Path, size: int, select: list[int] | None, timeout: float) -> list[np.ndarray]:
-    stream = ffmpeg.input(str(path)).video  # first video stream: -map 0:v:0
-    if select is not None:
-        expr = "+".join(f"eq(n,{i})" for i in sorted(set(select)))
-        stream = stream.filter("select", expr)
-    stream = _scale_filters(stream, size)
-    cmd = (ffmpeg.output(stream, "pipe:", format="image2pipe", vcodec="ppm",
-                         fps_mode="passthrough", threads=1)
-           .global_args("-nostdin", "-v", "error")
-           .compile(cmd=ffmpeg_exe()))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise VideoError(f"{path}: decoding took longer than {timeout:.0f}s") from None
-    if proc.returncode != 0 and not proc.stdout:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise VideoError(f"{path}: ffmpeg failed: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
-    return parse_ppm_stream(proc.stdout)
-
-
-def parse_ppm_stream(data: bytes) -> list[np.ndarray]:
-    """Split ffmpeg's image2pipe PPM output into (H, W, 3) arrays."""
-    frames, pos = [], 0
-    view = memoryview(data)
-    while pos < len(data):
-        # Header: "P6\n<w> <h>\n255\n" (ffmpeg writes exactly this form).
-        fields, cursor = [], pos
-        while len(fields) < 4:
-            end = data.index(b"\n", cursor)
-            fields.extend(data[cursor:end].split())
-            cursor = end + 1
-        if fields[0] != b"P6" or fields[3] != b"255":
-            raise VideoError(f"unexpected frame header from ffmpeg: {bytes(view[pos:pos + 20])!r}")
-        w, h = int(fields[1]), int(fields[2])
-        n = w * h * 3
-        if cursor + n > len(data):
-            break  # ffmpeg died mid-frame; keep the complete ones
-        frames.append(np.frombuffer(view[cursor:cursor + n], np.uint8).reshape(h, w, 3))
-        pos = cursor + n
-    return frames
+def _keep_pass(path: Path, size: int, keep: set[int], started: float, timeout: float,
+               threads: int) -> tuple[int, dict[int, np.ndarray]]:
+    """One decode of the whole file: (frames decoded, the kept frames by index)."""
+    kept, count = {}, 0
+    for index, _, rgb in iter_frames(path, size, keep, timeout=timeout, threads=threads,
+                                     started=started):
+        count = index + 1
+        if rgb is not None:
+            kept[index] = rgb
+    return count, kept
 
 
 def read_frames(path: Path | str, frames: int, size: int, timeout: float = 600.0,
-                min_decoded_fraction: float = 0.9) -> Frames:
+                min_decoded_fraction: float = 0.9, threads: int = 1) -> Frames:
     """Sample `frames` frames uniformly over the whole video, short side `size`, upright.
 
-    Raises VideoError when the file cannot be decoded, or decodes to far fewer
-    frames than its header promises (a truncated file).
+    One decode when the container's frame count is right; when it is missing or
+    wrong, a second decode samples from the true count (memory stays at `frames`
+    frames either way). Raises VideoError when the file cannot be decoded, takes
+    longer than `timeout` seconds, or decodes to far fewer frames than its header
+    promises (a truncated file).
     """
     path = Path(path)
+    started = time.monotonic()
     info = probe(path)
     notes: list[str] = []
-    # With an exact count from the header, ffmpeg keeps only the planned frames.
     planned = sample_indices(info.frame_count, frames) if info.frame_count_exact else []
-    got = _run_ffmpeg(path, size, planned, timeout) if planned else []
-    decoded = info.frame_count
-    if not planned or len(got) != len(set(planned)):
-        # No count in the container, or a wrong one: decode every frame (small, after
-        # scaling) to learn the true count, then sample from that.
-        everything = _run_ffmpeg(path, size, None, timeout)
-        decoded = len(everything)
-        if decoded == 0:
-            raise VideoError(f"{path}: no frame could be decoded")
+    decoded, kept = _keep_pass(path, size, set(planned), started, timeout, threads)
+    if decoded == 0:
+        raise VideoError(f"{path}: no frame could be decoded")
+    if decoded != info.frame_count or not info.frame_count_exact:
         if info.frame_count_exact and decoded < min_decoded_fraction * info.frame_count:
             raise VideoError(f"{path}: truncated or corrupt: header says {info.frame_count} "
                              f"frames, only {decoded} decode")
@@ -190,14 +279,16 @@ def read_frames(path: Path | str, frames: int, size: int, timeout: float = 600.0
         else:
             notes.append(f"no frame count in the container; decoded {decoded}")
         planned = sample_indices(decoded, frames)
-        got = [everything[i] for i in sorted(set(planned))]
-    by_index = dict(zip(sorted(set(planned)), got))
+        if not set(planned) <= kept.keys():
+            _, kept = _keep_pass(path, size, set(planned), started, timeout, threads)
     if decoded < frames:
         notes.append(f"only {decoded} frames: repeated to make {frames}")
-    array = np.stack([by_index[i] for i in planned])
-    return Frames(array=array, info=info, decoded=decoded, notes=notes)
+    array = np.stack([kept[i] for i in planned])
+    return Frames(array=array, info=info, decoded=decoded, notes=notes, indices=planned)
 
 
 def _short(e: Exception) -> str:
+    if isinstance(e, av.FFmpegError) and e.strerror:
+        return e.strerror  # "Invalid data found when processing input", without errno and path
     text = str(e).strip() or type(e).__name__
     return text.splitlines()[0][:200]

@@ -22,6 +22,14 @@ def videos(fixtures) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A small cnn3d trained on three synthetic classes the pipeline's way (tests/tiny_model.py)."""
+    from tiny_model import build
+
+    return build(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory) -> Path:
     """One `dvc repro` of the tiny preset in a scratch copy, shared by the end-to-end tests
     (tests/scratch_repo.py). A test that changes it restores params.yaml, dvc.lock and outputs."""

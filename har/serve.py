@@ -1,0 +1,172 @@
+"""`har serve`: a web page and a JSON API over checkpoints loaded once, behind waitress.
+
+Every upload is written under a random name in a private folder, validated by
+decoding it (never by its extension), and deleted when the request ends, however it
+ends. Every error is a 4xx JSON {"error": "..."} a person can read; a 500 would be a
+bug here, never a bad upload.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import io
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from flask import Flask, jsonify, render_template, request
+from PIL import Image
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from har.config import ServeConfig
+from har.predict import Predictor
+from har.video import VideoError, poster_frame
+
+log = logging.getLogger("har.serve")
+MB = 1024 * 1024
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the file itself
+PREVIEW_SIDE = 240  # short side of the frame the page shows for videos it cannot play
+
+
+class BadUpload(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(predictors: list[Predictor], settings: ServeConfig, upload_dir: Path | str) -> Flask:
+    """The Flask app; `predictors` are loaded already, the first is the default model."""
+    models = {p.name: p for p in predictors}
+    if len(models) != len(predictors):
+        raise ValueError("two checkpoints have the same model name: "
+                         f"{', '.join(str(p.path) for p in predictors)}")
+    upload_dir = Path(upload_dir)
+    max_bytes = int(settings.max_upload_mb * MB)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = max_bytes + FORM_OVERHEAD
+
+    def error(status: int, message: str):
+        return jsonify(error=message), status
+
+    @app.errorhandler(BadUpload)
+    def bad_upload(e: BadUpload):
+        return error(e.status, str(e))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(e):
+        return error(413, f"the upload is larger than {settings.max_upload_mb:g} MB")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        return error(e.code or 400, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        log.exception("unexpected error")  # a bug: keep the traceback in the server log
+        return error(500, "internal error; the server log has the details")
+
+    @app.get("/")
+    def index():
+        return render_template("index.html", models=list(models), max_upload_mb=settings.max_upload_mb)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", models=[
+            {"name": p.name, "arch": p.arch, "classes": len(p.classes), "clips": p.clips}
+            for p in models.values()])
+
+    @app.post("/api/predict")
+    def api_predict():
+        upload = request.files.get("file")
+        if upload is None:
+            raise BadUpload(400, "no video: send it as the multipart form field 'file'")
+        name = request.form.get("model") or predictors[0].name
+        if name not in models:
+            raise BadUpload(400, f"unknown model {name!r}; this server has: {', '.join(models)}")
+        predictor = models[name]
+        topk = _topk(request.form.get("topk", "5"))
+        shown = _display_name(upload.filename)
+        fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".video", dir=upload_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                upload.save(f)
+            size = os.path.getsize(tmp)
+            if size == 0:
+                raise BadUpload(422, f"{shown}: the file is empty")
+            if size > max_bytes:
+                raise BadUpload(413, f"the upload is larger than {settings.max_upload_mb:g} MB")
+            try:
+                prediction = predictor.predict_file(tmp, timeout=settings.decode_timeout_s)
+            except VideoError as e:
+                # The message starts with our temporary path: name the user's file instead.
+                raise BadUpload(422, str(e).replace(tmp, shown)) from None
+            body = {"model": name, "topk": prediction.topk(predictor.classes, topk),
+                    "frames_used": prediction.frames_used, "seconds": round(prediction.seconds, 4)}
+            if request.form.get("preview") == "1":
+                body["preview"] = _preview(tmp)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return jsonify(body)
+
+    return app
+
+
+def _topk(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise BadUpload(400, f"topk must be a whole number, got {text[:20]!r}") from None
+    if not 1 <= k <= 100:
+        raise BadUpload(400, f"topk must be between 1 and 100, got {k}")
+    return k
+
+
+def _display_name(filename: str | None) -> str:
+    """The uploaded file's base name, for messages (never used as a path)."""
+    name = Path((filename or "").replace("\\", "/")).name
+    return name[:100] or "the upload"
+
+
+def _preview(path: str) -> str | None:
+    """A JPEG data URL of the video's middle frame, for browsers that cannot play the file."""
+    try:
+        frame = poster_frame(path, PREVIEW_SIDE)
+    except VideoError:
+        return None  # the prediction succeeded; a missing picture is no reason to fail it
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def private_upload_dir() -> Path:
+    """A fresh 0700 folder for uploads, removed when the server exits."""
+    path = Path(tempfile.mkdtemp(prefix="har-serve-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def serve(checkpoints: list[str], settings: ServeConfig, clips: int, host: str, port: int) -> None:
+    import waitress
+
+    # Requests run in parallel on waitress's threads. One torch thread each: several
+    # requests with a pool of intra-op threads each would fight over the cores.
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    predictors = [Predictor(c, clips=clips) for c in checkpoints]
+    app = create_app(predictors, settings, private_upload_dir())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log.info("loaded %s in %.1f s; serving http://%s:%d/", ", ".join(p.name for p in predictors),
+             time.perf_counter() - start, host, port)
+    waitress.serve(app, host=host, port=port, **waitress_options(settings))
+
+
+def waitress_options(settings: ServeConfig) -> dict:
+    # waitress buffers a whole body before the app sees it. Past this size it refuses it
+    # unread with its own plain-text 413; up to it (twice the limit) the app's 413 is JSON.
+    return {"threads": settings.threads, "ident": "har",
+            "max_request_body_size": 2 * int(settings.max_upload_mb * MB) + FORM_OVERHEAD}
