@@ -14,6 +14,8 @@ import io
 import logging
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -153,6 +155,9 @@ def private_upload_dir() -> Path:
 def serve(checkpoints: list[str], settings: ServeConfig, clips: int, host: str, port: int) -> None:
     import waitress
 
+    # SIGTERM (kill, systemd, docker stop) would end the process without atexit, leaving the
+    # upload folder behind: make it a normal exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Requests run in parallel on waitress's threads. One torch thread each: several
     # requests with a pool of intra-op threads each would fight over the cores.
     torch.set_num_threads(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "predict.py"
@@ -17,7 +18,10 @@ def test_quick_run_measures_the_cli_the_server_and_its_memory(tmp_path, videos):
     sys.modules[spec.name] = bench
     spec.loader.exec_module(bench)
     out = tmp_path / "predict.json"
+    upload_folders = set(Path(tempfile.gettempdir()).glob("har-serve-*"))
     assert bench.main(["--quick", "--repeats", "1", "--requests", "1", "--json", str(out)]) == 0
+    # The benchmark stops `har serve` with SIGTERM: its upload folder goes with it.
+    assert set(Path(tempfile.gettempdir()).glob("har-serve-*")) == upload_folders
     result = json.loads(out.read_text())
     assert result["benchmark"] == "predict" and result["quick"] is True
     assert result["config"]["model_note"] == "untrained, small"  # never a dvc repro output
