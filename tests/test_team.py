@@ -175,3 +175,60 @@ def test_two_gloo_processes_train_and_count_each_validation_video_once(restore):
         assert keys <= set(metrics[section]), section
     assert metrics["test"]["videos"] == rows(repo, "test")
     assert not list(repo.rglob(".*.tmp"))  # no second writer left a temporary behind
+
+
+def queue_workers(repo: Path) -> list:
+    """The background `dvc queue start` / queue-worker processes serving this repository."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.info["cwd"] == str(repo) and ("queue-worker" in cmd or "queue start" in cmd):
+            found.append(proc)
+    return found
+
+
+def test_two_queued_experiments_run_and_report_their_metrics(tiny_repo):
+    import psutil
+
+    repo = tiny_repo
+    commit_results(repo)  # queued experiments start from the last commit
+    for lr in ("0.002", "0.003"):
+        # Only evaluate@cnn3d and what it needs: the other models are not part of the question.
+        run(["dvc", "exp", "run", "--queue", "-n", f"lr{lr[-1]}", "-S",
+             f"+models.cnn3d.train.lr={lr}", "evaluate@cnn3d"], repo)
+    with open(repo.parent / "queue.log", "w") as log:
+        # Redirected: the worker it starts keeps stdout open, so a pipe would never close.
+        subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=repo, stdout=log,
+                       stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1",
+                       "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, check=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status = run(["dvc", "queue", "status"], repo).stdout
+            if "Queued" not in status and "Running" not in status:
+                break
+            time.sleep(2)
+        assert status.count("Success") == 2, status
+    finally:
+        workers = queue_workers(repo)
+        for proc in workers:
+            proc.kill()  # by PID: `dvc queue stop` would wait for an idle worker
+        _, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    baseline = next(r for r in shown if r["rev"] != "workspace")
+    exps = {e["name"]: e["revs"][0] for e in baseline["experiments"] or []}
+    assert {"lr2", "lr3"} <= set(exps)
+    for name, lr in (("lr2", 0.002), ("lr3", 0.003)):
+        data = exps[name]["data"]
+        assert data["params"]["params.yaml"]["data"]["models"]["cnn3d"]["train"]["lr"] == lr
+        assert data["metrics"]["metrics/cnn3d.json"]["data"]["test"]["videos"] == rows(repo, "test")
+    table = run(["dvc", "exp", "show", "--only-changed", "--md"], repo).stdout  # the README's
+    row = next(line for line in table.splitlines() if "[lr2]" in line)
+    assert "Success" in row and "0.002" in row
+    diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", exps["lr2"]["rev"], "--all", "--json"],
+                          repo).stdout)
+    assert "test.video_top1" in diff["metrics/cnn3d.json"]  # per model, per key
