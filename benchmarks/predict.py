@@ -170,6 +170,7 @@ def bench_api(model: Path, clients: int, requests: int) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        server.stderr.close()
 
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:

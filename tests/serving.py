@@ -17,7 +17,9 @@ from har.config import ServeConfig
 from har.predict import Predictor
 from har.serve import create_app, waitress_options
 
-SETTINGS = ServeConfig(max_upload_mb=1.0, decode_timeout_s=20.0, threads=4)
+# 0.4 MB: above the 0.28 MB UCF101 fixture clip, and small enough that an oversized upload
+# stays below the 500 KB at which werkzeug's test client spools it to an (unclosed) file.
+SETTINGS = ServeConfig(max_upload_mb=0.4, decode_timeout_s=20.0, threads=4)
 
 
 def second_model(tiny_model, root: Path) -> Predictor:
@@ -53,11 +55,15 @@ def live_server(predictors: list[Predictor], upload_dir: Path, settings: ServeCo
         try:
             yield f"http://127.0.0.1:{server.effective_port}"
         finally:
-            # Closing every socket (a browser keeps its connection alive) ends server.run().
-            for dispatcher in list(sockets.values()):
-                dispatcher.close()
-            server.task_dispatcher.shutdown()
+            # server.run() returns once every socket is closed (a browser keeps its connection
+            # alive). They are closed in the server's own thread, between two polls.
+            def close_all():
+                for dispatcher in list(sockets.values()):
+                    dispatcher.close()
+
+            server.trigger.pull_trigger(close_all)
             thread.join(timeout=10)
+            server.task_dispatcher.shutdown()
             assert not thread.is_alive(), "the waitress server did not stop"
 
 

@@ -70,7 +70,7 @@ def _truncated(videos: Path) -> bytes:
     ("random.avi", lambda v: random.Random(0).randbytes(5000), {}, 422, "random.avi: not a readable video"),
     ("empty.avi", lambda v: b"", {}, 422, "empty.avi: the file is empty"),
     ("huge.avi", lambda v: b"\0" * (int(SETTINGS.max_upload_mb * 2**20) + 1), {}, 413,
-     "larger than 1 MB"),
+     "larger than 0.4 MB"),
     ("cut.avi", _truncated, {}, 422, "cut.avi: truncated or corrupt"),
     ("clip.avi", lambda v: (v / UCF_CLIP).read_bytes(), {"model": "resnet"}, 400,
      "unknown model 'resnet'; this server has: tiny, other"),
@@ -111,7 +111,7 @@ def test_the_upload_is_deleted_whatever_happens(client, predictors, uploads, vid
 
 
 def test_decoding_that_takes_too_long_is_refused(predictors, uploads, videos):
-    slow = ServeConfig(max_upload_mb=1.0, decode_timeout_s=1e-4, threads=1)
+    slow = ServeConfig(max_upload_mb=0.4, decode_timeout_s=1e-4, threads=1)
     client = create_app(predictors, slow, uploads).test_client()
     status, body = post(client, "clip.avi", (videos / UCF_CLIP).read_bytes())
     assert status == 422 and "clip.avi: decoding took longer than 0.0001s" in body["error"]
@@ -133,9 +133,10 @@ def test_models_are_loaded_once_and_listed(client, videos, monkeypatch):
 def test_the_page_offers_every_model_and_its_assets(client):
     page = client.get("/").get_data(as_text=True)
     assert '<option value="tiny">tiny</option>' in page and '<option value="other">other</option>' in page
-    assert 'data-max-upload-mb="1.0"' in page and 'name="viewport"' in page
+    assert 'data-max-upload-mb="0.4"' in page and 'name="viewport"' in page
     for asset in ("/static/app.js", "/static/app.css"):
-        assert asset in page and client.get(asset).status_code == 200
+        with client.get(asset) as response:
+            assert asset in page and response.status_code == 200
 
 
 def test_one_model_shows_its_name_instead_of_a_selector(predictors, uploads):
