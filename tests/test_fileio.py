@@ -22,3 +22,9 @@ def test_new_file_appears_only_when_complete(tmp_path):
         tmp.write_text("{}")
         assert not target.exists()  # still under its temporary name
     assert target.read_text() == "{}"
+
+
+def test_outputs_get_the_usual_file_mode_not_a_private_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("har.fileio._UMASK", 0o022)
+    write_text(tmp_path / "out.txt", "x")
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
