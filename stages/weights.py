@@ -8,7 +8,6 @@ changing another option of the model re-runs this stage without downloading agai
 from har import paths
 from har.config import load_params
 from har.fileio import write_json
-from har.models import pretrained_weights
 from har.stage import model_arg, run
 from har.weights import expected_hash_prefix, fetch_weights, source_url, weight_file_name
 
@@ -18,7 +17,13 @@ RECORD = "weights.json"
 def main(model_name: str) -> None:
     params = load_params()
     spec = params.model(model_name)
-    key = pretrained_weights(spec.arch, spec.model)
+    key = None
+    # Every builder defaults to pretrained: false (tests/test_weights.py checks), so a model
+    # that does not ask for weights needs none, and torch (seconds to import) is not loaded.
+    if spec.model.get("pretrained"):
+        from har.models import pretrained_weights
+
+        key = pretrained_weights(spec.arch, spec.model)
     dest = paths.pretrained_dir(model_name)
     wanted = {RECORD} | ({weight_file_name(key)} if key else set())
     dest.mkdir(parents=True, exist_ok=True)

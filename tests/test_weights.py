@@ -15,7 +15,7 @@ import torchvision
 import yaml
 
 from har import weights
-from har.models import create_model, pretrained_weights
+from har.models import create_model, list_models, options, pretrained_weights
 from har.weights import (WeightsError, expected_hash_prefix, fetch_weights, find_weights,
                          load_state_dict, weight_url)
 
@@ -186,3 +186,8 @@ def test_weights_stage_fetches_records_and_prunes(server, offline_world, resnet1
     stage.main("probe")
     assert [p.name for p in folder.iterdir()] == ["weights.json"]
     assert json.loads((folder / "weights.json").read_text())["files"] == []
+
+
+def test_no_builder_is_pretrained_by_default():
+    # The weights stage relies on it to skip loading torch for models without `pretrained`.
+    assert all(not options(name, {}).get("pretrained", False) for name in list_models())
