@@ -22,13 +22,28 @@ def clip_gflops(model, layout: str, frames: int, crop: int) -> float:
 def cmd_models(args: argparse.Namespace) -> int:
     from har.models import count_parameters, create_model, get_entry, list_models
 
+    if args.configured:
+        # The models params.yaml trains, with their options and input sizes.
+        from har.config import load_params
+
+        params = load_params()
+        specs = [(name, spec.arch, spec.model, params.train_config(name))
+                 for name, spec in params.models.items()]
+        builds = [(name, arch, options, tc.frames, tc.crop) for name, arch, options, tc in specs]
+    else:
+        builds = []
+        for name in list_models():
+            entry = get_entry(name)
+            # Models with a required input (MViT, S3D) are shown at that input instead.
+            frames, crop = entry.fixed_input or (max(args.frames, entry.min_input[0]),
+                                                 max(args.crop, entry.min_input[1]))
+            builds.append((name, name, {}, frames, crop))
     rows = []
-    for name in list_models():
-        entry = get_entry(name)
-        # Models with a required input (MViT, S3D) are shown at that input instead.
-        frames, crop = entry.fixed_input or (max(args.frames, entry.min_input[0]),
-                                             max(args.crop, entry.min_input[1]))
-        model = create_model(name, args.num_classes, frames, crop)
+    for name, arch, options, frames, crop in builds:
+        entry = get_entry(arch)
+        # pretrained: false here, so listing never needs the weight files.
+        model = create_model(arch, args.num_classes, frames, crop, **{**options, **(
+            {"pretrained": False} if options.get("pretrained") else {})})
         total, trainable = count_parameters(model)
         flops = f"{clip_gflops(model, entry.layout, frames, crop):.1f}" if args.flops else "-"
         rows.append((name, entry.family, entry.layout, f"{frames}x{crop}", f"{total:,}",
@@ -37,7 +52,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for r in [header] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-    print(f"\n(constructor defaults, i.e. the seed sizes; {args.num_classes} classes; "
+    what = ("the models of params.yaml, as configured" if args.configured
+            else "constructor defaults, i.e. the seed sizes")
+    print(f"\n({what}; {args.num_classes} classes; "
           "GFLOPs of one forward pass per clip" + ("" if args.flops else ", with --flops") + ")")
     return 0
 
@@ -177,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--crop", type=int, default=112)
     p.add_argument("--flops", action="store_true", help="also count GFLOPs per clip (slower)")
+    p.add_argument("--configured", action="store_true",
+                   help="the models params.yaml trains, at their configured options and input")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("preset", help="list presets, or merge one into params.yaml")

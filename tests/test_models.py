@@ -1,9 +1,13 @@
 """Every registered model trains: forward and backward on a tiny clip."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from torchvision.ops import StochasticDepth
 
+from har.cli import main
+from har.config import load_params
 from har.models import count_parameters, create_model, get_entry, list_models
 
 FRAMES, CROP, CLASSES = 4, 32, 5
@@ -112,3 +116,17 @@ def test_reduced_video_backbones_are_smaller_and_refuse_pretrained(name, options
     assert count_parameters(reduced)[0] < count_parameters(create_model(name, CLASSES, FRAMES, CROP))[0] / 2
     with pytest.raises(ValueError, match="pretrained weights exist only for the full-size model"):
         create_model(name, CLASSES, FRAMES, CROP, pretrained=True, **options)
+
+
+def test_har_models_lists_the_configured_models_at_their_sizes(capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the project's params.yaml
+    assert main(["models", "--configured", "--num-classes", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    params = load_params()
+    rows = {line.split()[0]: line.split() for line in lines[1:] if line and not line.startswith("(")}
+    assert set(rows) == set(params.models)
+    for name, spec in params.models.items():
+        tc = params.train_config(name)
+        model = create_model(spec.arch, 8, tc.frames, tc.crop, **spec.model)
+        assert rows[name][3] == f"{tc.frames}x{tc.crop}"
+        assert rows[name][4] == f"{count_parameters(model)[0]:,}"
