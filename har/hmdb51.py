@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from har.splits import Entry, SplitError
+from har.splits import Entry, SplitError, read_split_text
 
 NUM_CLASSES = 51
 SPLITS = (1, 2, 3)
@@ -71,12 +71,7 @@ def hmdb51_group(video_stem: str, class_name: str) -> str:
 
 def read_hmdb51_file(path: Path, class_name: str, label: int) -> dict[int, list[Entry]]:
     """One class file: its entries by mark (0 unused, 1 train, 2 test)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SplitError(f"{path}: split file not found") from None
-    except UnicodeDecodeError as e:
-        raise SplitError(f"{path}: not a text file ({e})") from None
+    text = read_split_text(path)
     by_mark: dict[int, list[Entry]] = {UNUSED: [], TRAIN: [], TEST: []}
     seen: dict[str, tuple[int, str]] = {}  # file -> (line number, mark)
     for n, line in enumerate(text.splitlines(), 1):

@@ -113,12 +113,16 @@ def assert_disjoint_groups(sets: dict[str, list[Entry]]) -> None:
             seen[group] = name
 
 
-def _lines(path: Path) -> list[str]:
+def read_split_text(path: Path) -> str:
+    """A split file's text, or a SplitError naming the file (missing, or not text)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SplitError(f"{path}: split file not found") from None
     except UnicodeDecodeError as e:
         raise SplitError(f"{path}: not a text file ({e})") from None
+
+
+def _lines(path: Path) -> list[str]:
     # splitlines() handles the official CRLF endings as well as LF.
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [line.strip() for line in read_split_text(path).splitlines() if line.strip()]
