@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 from pathlib import Path
 
 from har.download import DownloadError, fetch, file_digest, url_file_name
@@ -83,9 +82,11 @@ def fetch_weights(key: str, dest_dir: Path, progress: bool = True) -> Path:
     dest = Path(dest_dir) / name
     prefix = expected_hash_prefix(name)
     cached = torch_hub_copy(key)
-    if not dest.is_file() and cached.is_file() and file_digest(cached).startswith(prefix or ""):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cached, dest)  # fetch() below verifies it
+    if cached.is_file():
+        try:  # fetch() copies and verifies in one pass, or returns a dest already verified
+            return fetch(cached.as_uri(), dest, sha256=prefix, progress=False)
+        except DownloadError:
+            pass  # a damaged copy in torch's cache: take the network's instead
     url = source_url(key)
     try:
         return fetch(url, dest, sha256=prefix, progress=progress)

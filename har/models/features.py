@@ -11,11 +11,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.models.freeze import keep_frozen_norms_in_eval
+
 
 class FrameEncoderModel(nn.Module):
     """Base for per-frame encoder + temporal head models. Subclasses set `self.encoder`."""
 
     encoder: nn.Module
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        # A frozen BatchNorm left in train mode would still drift from its statistics.
+        keep_frozen_norms_in_eval(self.encoder)
+        return self
 
     def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(N, T, D) encoder outputs -> (N, classes) logits."""

@@ -8,22 +8,29 @@ from torch import nn
 
 from har.models.crnn import LSTMDecoder
 from har.models.features import FrameEncoderModel
-from har.models.freeze import freeze, keep_frozen_norms_in_eval
+from har.models.freeze import freeze
 from har.models.pretrained import load_pretrained
 from har.models.registry import register_model
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 
 
-def resnet_trunk(depth: int, pretrained: bool) -> tuple[nn.Module, int]:
-    """A torchvision ResNet with its fc removed, and its feature width."""
+def resnet_trunk(depth: int, pretrained: bool, freeze_what: str = "none") -> tuple[nn.Module, int]:
+    """A torchvision ResNet with its fc removed, and its feature width.
+
+    freeze_what="backbone" freezes all of it ("none" trains it).
+    """
     if depth not in RESNET_DEPTHS:
         raise ValueError(f"resnet depth must be one of {RESNET_DEPTHS}, got {depth}")
+    if freeze_what not in ("none", "backbone"):
+        raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
     net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
     if pretrained:
         load_pretrained(net, f"resnet{depth}")
     width = net.fc.in_features
     net.fc = nn.Identity()
+    if freeze_what == "backbone":
+        freeze(net)
     return net, width
 
 
@@ -38,21 +45,12 @@ class ResNetCRNN(FrameEncoderModel):
     def __init__(self, num_classes: int, depth: int, pretrained: bool, freeze_what: str,
                  fc, embed: int, dropout: float, lstm_hidden: int, lstm_layers: int, head: int):
         super().__init__()
-        self.encoder, width = resnet_trunk(depth, pretrained)
-        if freeze_what not in ("none", "backbone"):
-            raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
-        if freeze_what == "backbone":
-            freeze(self.encoder)
+        self.encoder, width = resnet_trunk(depth, pretrained, freeze_what)
         dims, layers = [width, *fc], []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.BatchNorm1d(b, momentum=0.01), nn.ReLU(inplace=True)]
         self.project = nn.Sequential(*layers, nn.Dropout(dropout), nn.Linear(dims[-1], embed))
         self.decoder = LSTMDecoder(embed, lstm_hidden, lstm_layers, head, num_classes, dropout)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        keep_frozen_norms_in_eval(self.encoder)
-        return self
 
     def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         n, t = feats.shape[:2]

@@ -11,7 +11,7 @@ import torchvision
 from torch import nn
 
 from har.models.features import FrameEncoderModel
-from har.models.freeze import keep_frozen_norms_in_eval, train_last_layers
+from har.models.freeze import train_last_layers
 from har.models.pretrained import load_pretrained
 from har.models.registry import register_model
 from har.models.sequence import last_valid_output
@@ -95,11 +95,6 @@ class TimeDistributedRNN(FrameEncoderModel):
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.ReLU(inplace=True), nn.Dropout(dropout)]
         self.classifier = nn.Sequential(*layers, nn.Linear(dims[-1], num_classes))
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        keep_frozen_norms_in_eval(self.encoder)
-        return self
 
     def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.classifier(last_valid_output(self.rnn, feats, lengths))

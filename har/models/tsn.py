@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from har.models.features import FrameEncoderModel
-from har.models.freeze import freeze, keep_frozen_norms_in_eval
 from har.models.registry import register_model
 from har.models.resnet_crnn import resnet_trunk
 from har.models.sequence import masked_mean
@@ -21,17 +20,8 @@ class TSN(FrameEncoderModel):
     def __init__(self, num_classes: int, depth: int, pretrained: bool, freeze_what: str,
                  dropout: float):
         super().__init__()
-        self.encoder, width = resnet_trunk(depth, pretrained)
-        if freeze_what not in ("none", "backbone"):
-            raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
-        if freeze_what == "backbone":
-            freeze(self.encoder)
+        self.encoder, width = resnet_trunk(depth, pretrained, freeze_what)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        keep_frozen_norms_in_eval(self.encoder)
-        return self
 
     def forward_features(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return masked_mean(self.classifier(feats), lengths)
