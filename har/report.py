@@ -14,6 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types  # noqa: E402
 
+DATASET_NAMES = {"synthetic": "the built-in dataset", "ucf101": "UCF101", "hmdb51": "HMDB51",
+                 "folder": "the folder dataset"}
+
 COLUMNS = ["model", "input (frames x size)", "params", "best epoch", "train acc", "val acc",
            "test acc (clip)", "test top-5 (clip)", "test acc (video)", "test loss", "train time"]
 VIDEO_ACCURACY = COLUMNS.index("test acc (video)")
@@ -60,6 +63,27 @@ def results_table(metrics: dict[str, dict], reported: list | None = None) -> str
         lines.append("| " + " | ".join(cells) + " |")
         notes.append(f"[{i}] Reported, not measured here: {result.source}; {result.protocol}.")
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
+def render_results(params, metrics_dir: Path) -> str:
+    """reports/results.md: the results table of params.yaml's models, from `metrics_dir` alone.
+
+    The one renderer of the results: the report stage writes it, and har.results_check
+    compares README.md's results block and reports/results.md with it.
+    """
+    models = list(params.models)
+    metrics = load_metrics(metrics_dir, models)
+    ds = params.dataset
+    which = "its one split" if ds.name == "folder" else f"official split {ds.split}"
+    text = ("# Results\n\n" + results_table(metrics, params.reported) +
+            f"\nAccuracies on the test set of {DATASET_NAMES[ds.name]}, {which}; the best epoch is "
+            "chosen on validation.\nVideo accuracy averages the softmax over the evaluated clips "
+            "of each video.\n")
+    by_type = action_type_table(metrics, video_counts_by_class(Path(metrics_dir) / "confusion", models))
+    if by_type:
+        text += ("\n## Video accuracy by action type\n\nThe five types of the UCF101 paper "
+                 "(Soomro et al. 2012, Fig. 2), over each type's test videos.\n\n" + by_type)
+    return text
 
 
 def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, Counter]:

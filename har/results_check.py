@@ -1,0 +1,172 @@
+"""Keep the published results honest: README's table, reports/results.md, metrics/ and dvc.lock agree.
+
+The metrics and reports/results.md are committed to git (`cache: false` in dvc.yaml), so a
+reviewer, `dvc metrics diff` and `dvc plots diff` see them without pulling anything. That
+makes them editable by hand, so CI checks three links of the chain:
+
+1. every committed metrics file and reports/results.md has the hash dvc.lock recorded when
+   the pipeline wrote it (an edit after the run breaks this);
+2. reports/results.md is exactly what the report code renders from metrics/ and params.yaml;
+3. the block of README.md between the markers below is that same rendering.
+
+    python -m har.results_check                 # all three; exit 1 and say what differs
+    python -m har.results_check --no-readme     # 1 and 2 only (a run of another profile)
+    python -m har.results_check --update-readme # rewrite README's block from metrics/
+
+The README's block is rendered from the committed metrics, never typed: after a new
+`dvc repro`, run --update-readme and commit README.md with metrics/ and dvc.lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from har import paths
+from har.config import load_params
+from har.report import render_results
+
+README = Path("README.md")
+LOCK = Path("dvc.lock")
+RESULTS = paths.REPORTS / "results.md"
+START = "<!-- results: generated from metrics/ by `python -m har.results_check --update-readme`; do not edit -->"
+END = "<!-- end of results -->"
+TITLE = "# Results\n\n"
+
+
+class ResultsCheckError(ValueError):
+    """README.md has no results block, or more than one."""
+
+
+def readme_block(results_md: str) -> str:
+    """What README.md shows between the markers: reports/results.md without its title."""
+    return results_md.removeprefix(TITLE)
+
+
+def split_readme(text: str) -> tuple[str, str, str]:
+    """(before, block, after) of README text around the generated results block."""
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ResultsCheckError(f"{README}: needs exactly one results block, from the line\n"
+                                f"  {START}\nto the line\n  {END}")
+    before, rest = text.split(START + "\n", 1)
+    block, after = rest.split(END, 1)
+    return before, block, after
+
+
+def with_readme_block(text: str, block: str) -> str:
+    before, _, after = split_readme(text)
+    return f"{before}{START}\n{block}{END}{after}"
+
+
+def dvc_md5(path: Path) -> str:
+    """The hash DVC 3 records for a file (md5 of its bytes) or a directory (".dir" manifest)."""
+    if path.is_file():
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    # A directory's hash is the md5 of its manifest: files sorted by relative path, as JSON.
+    entries = sorted(({"md5": hashlib.md5(f.read_bytes()).hexdigest(),
+                       "relpath": f.relative_to(path).as_posix()}
+                      for f in path.rglob("*") if f.is_file()), key=lambda e: e["relpath"])
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
+
+
+def committed_outputs(lock: dict, models: list[str]) -> dict[str, str]:
+    """path -> md5 of every dvc.lock output that git carries: metrics/ and reports/results.md.
+
+    Only stages of params.yaml's `models`: DVC keeps the lock entries of a model removed
+    from params.yaml, and its old metrics are no longer published.
+    """
+    out = {}
+    for name, stage in lock.get("stages", {}).items():
+        if "@" in name and name.split("@", 1)[1] not in models:
+            continue
+        for o in stage.get("outs", []):
+            path = o["path"]
+            if path.startswith(f"{paths.METRICS.as_posix()}/") or path == RESULTS.as_posix():
+                out[path] = o["md5"]
+    return out
+
+
+def lock_problems(root: Path) -> list[str]:
+    lock = yaml.safe_load((root / LOCK).read_text()) or {}
+    outputs = committed_outputs(lock, list(load_params(root / "params.yaml").models))
+    if not outputs:
+        return [f"{LOCK}: records no metrics; run `dvc repro`"]
+    problems = []
+    for path, md5 in sorted(outputs.items()):
+        if not (root / path).exists():
+            problems.append(f"{path}: missing, but {LOCK} records it; run `dvc repro`")
+        elif dvc_md5(root / path) != md5:
+            problems.append(f"{path}: differs from what the pipeline wrote (its hash in {LOCK} is "
+                            f"{md5}): edited by hand, or {LOCK} is stale; run `dvc repro`")
+    return problems
+
+
+def _diff(expected: str, actual: str, name: str) -> str:
+    lines = difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
+                                 "rendered from metrics/", name, n=0)
+    return "".join(list(lines)[:40])
+
+
+def rendered(root: Path) -> str:
+    """reports/results.md as the report code renders it from root's params.yaml and metrics/."""
+    return render_results(load_params(root / "params.yaml"), root / paths.METRICS)
+
+
+def problems(root: Path = Path("."), readme: bool = True) -> list[str]:
+    root = Path(root)
+    found = lock_problems(root)
+    expected = rendered(root)
+    results = root / RESULTS
+    if not results.is_file():
+        found.append(f"{RESULTS}: missing; run `dvc repro report`")
+    elif results.read_text() != expected:
+        found.append(f"{RESULTS}: not what the report code renders from metrics/; run "
+                     f"`dvc repro report`\n{_diff(expected, results.read_text(), str(RESULTS))}")
+    if readme:
+        _, block, _ = split_readme((root / README).read_text())
+        if block != readme_block(expected):
+            found.append(f"{README}: its results block is not what the report code renders from "
+                         "metrics/ (edited by hand, or metrics changed since); run "
+                         f"`python -m har.results_check --update-readme`\n"
+                         f"{_diff(readme_block(expected), block, str(README))}")
+    return found
+
+
+def update_readme(root: Path = Path(".")) -> bool:
+    """Rewrite README's results block from metrics/; True if it changed."""
+    path = Path(root) / README
+    text = path.read_text()
+    new = with_readme_block(text, readme_block(rendered(Path(root))))
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m har.results_check", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-readme", action="store_true",
+                        help="skip README.md (its table is the default profile's)")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="rewrite README's results block from metrics/, then check")
+    args = parser.parse_args(argv)
+    if args.update_readme:
+        changed = update_readme()
+        print(f"{README}: results block {'updated' if changed else 'already up to date'}")
+    found = problems(readme=not args.no_readme)
+    for p in found:
+        print(f"results check: {p}", file=sys.stderr)
+    if not found:
+        print("results check: metrics match dvc.lock, reports/results.md and "
+              f"{'README.md ' if not args.no_readme else ''}match the report code")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

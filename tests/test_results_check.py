@@ -1,0 +1,122 @@
+"""har.results_check: the committed README table, reports/results.md, metrics/ and dvc.lock agree,
+and a hand edit to any of them is caught with a message naming the file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from har import results_check
+from har.results_check import END, START, ResultsCheckError, dvc_md5, problems, update_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def published(tmp_path) -> Path:
+    """The files the check reads, copied from the repository as committed."""
+    for name in ("README.md", "dvc.lock", "params.yaml"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "metrics", tmp_path / "metrics")
+    (tmp_path / "reports").mkdir()
+    shutil.copy2(ROOT / "reports" / "results.md", tmp_path / "reports" / "results.md")
+    return tmp_path
+
+
+def test_the_committed_results_pass(published):
+    # Also proves dvc_md5 computes DVC's own hashes: dvc.lock's were written by DVC,
+    # including the ".dir" hash of each model's plots folder.
+    assert problems(published) == []
+
+
+def test_a_hand_edited_readme_table_is_caught(published):
+    readme = published / "README.md"
+    text = readme.read_text()
+    block = text[text.index(START):text.index(END)]
+    row = next(line for line in block.splitlines() if line.startswith("| `cnn3d`"))
+    readme.write_text(text.replace(row, row.replace("| 93.5% |", "| 99.5% |")))
+    found = problems(published)
+    assert len(found) == 1
+    assert found[0].startswith("README.md: its results block is not what the report code renders")
+    assert "+" + row.replace("| 93.5% |", "| 99.5% |") in found[0]  # the diff shows the edited row
+    # Only the README was edited: the check without it passes.
+    assert problems(published, readme=False) == []
+
+
+def test_update_readme_restores_the_rendered_block(published):
+    readme = published / "README.md"
+    original = readme.read_text()
+    before, block, after = results_check.split_readme(original)
+    readme.write_text(f"{before}{START}\n{block.replace('| `crnn` |', '| `crnn (best)` |')}{END}{after}")
+    assert problems(published) != []
+    assert update_readme(published) is True
+    assert readme.read_text() == original
+    assert update_readme(published) is False  # nothing left to change
+
+
+def test_a_hand_edited_metrics_file_is_caught(published):
+    path = published / "metrics" / "tsn.json"
+    m = json.loads(path.read_text())
+    m["test"]["video_top1"] = 0.9
+    path.write_text(json.dumps(m, indent=2))
+    found = problems(published)
+    assert found[0].startswith("metrics/tsn.json: differs from what the pipeline wrote")
+    # The table rendered from the edited file no longer matches the committed ones either.
+    assert any(p.startswith("reports/results.md: not what the report code renders") for p in found)
+    assert any(p.startswith("README.md:") for p in found)
+
+
+def test_a_hand_edited_curve_is_caught(published):
+    tsv = published / "metrics" / "train" / "crnn" / "plots" / "metrics" / "val" / "top1.tsv"
+    tsv.write_text(tsv.read_text() + "99\t1.0\n")
+    assert [p.split(":")[0] for p in problems(published)] == ["metrics/train/crnn/plots/metrics"]
+
+
+def test_a_hand_edited_results_md_is_caught(published):
+    path = published / "reports" / "results.md"
+    path.write_text(path.read_text().replace("official split 1", "official split 2"))
+    found = problems(published)
+    assert [p.split(":")[0] for p in found] == ["reports/results.md", "reports/results.md"]
+    assert "differs from what the pipeline wrote" in found[0]  # dvc.lock's hash
+    assert "-Accuracies on the test set of the built-in dataset, official split 1" in found[1]
+
+
+def test_missing_outputs_are_named(published):
+    (published / "metrics" / "mc3_18.json").unlink()
+    with pytest.raises(FileNotFoundError, match="metrics/mc3_18.json: no metrics for model 'mc3_18'"):
+        problems(published)
+    assert "metrics/mc3_18.json: missing, but dvc.lock records it" in results_check.lock_problems(published)[0]
+
+
+def test_lock_entries_of_models_no_longer_trained_are_ignored(published):
+    # DVC leaves a removed model's stages in dvc.lock; their metrics are not published.
+    lock_path = published / "dvc.lock"
+    lock = yaml.safe_load(lock_path.read_text())
+    lock["stages"]["evaluate@gone"] = {"cmd": "python stages/evaluate.py gone", "outs": [
+        {"path": "metrics/gone.json", "hash": "md5", "md5": "0" * 32, "size": 1}]}
+    lock_path.write_text(yaml.safe_dump(lock, sort_keys=False))
+    assert problems(published) == []
+
+
+@pytest.mark.parametrize("text", ["no markers at all\n", f"{START}\n{END}\n{START}\n{END}\n",
+                                  f"{END}\n{START}\n"])
+def test_a_readme_needs_exactly_one_results_block(tmp_path, text):
+    with pytest.raises(ResultsCheckError, match="README.md: needs exactly one results block"):
+        results_check.split_readme(text)
+
+
+def test_dvc_md5_of_a_directory_depends_on_names_and_contents(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.tsv").write_text("1\n")
+    (tmp_path / "d" / "sub" / "b.tsv").write_text("2\n")
+    before = dvc_md5(tmp_path / "d")
+    assert before.endswith(".dir")
+    (tmp_path / "d" / "sub" / "b.tsv").rename(tmp_path / "d" / "sub" / "c.tsv")
+    renamed = dvc_md5(tmp_path / "d")
+    assert renamed != before
+    (tmp_path / "d" / "a.tsv").write_text("3\n")
+    assert dvc_md5(tmp_path / "d") not in (before, renamed)
