@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in found:
         print(f"results check: {p}", file=sys.stderr)
     if not found:
-        print("results check: metrics match dvc.lock, reports/results.md and "
-              f"{'README.md ' if not args.no_readme else ''}match the report code")
+        checked = "reports/results.md" + ("" if args.no_readme else " and README.md's table")
+        print(f"results check: metrics match dvc.lock; {checked} match the report code")
     return 1 if found else 0
 
 

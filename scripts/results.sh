@@ -31,6 +31,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 cd "$(dirname "$0")/.."
+# This checkout's har, whatever `pip install -e` pointed at (a clone beside the dev tree).
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if [ -z "$base" ]; then
     if git rev-parse --verify -q main >/dev/null; then base=main; else base=HEAD; fi
 fi

@@ -71,7 +71,8 @@ def curves(repo: Path, model: str) -> dict[str, list[str]]:
 
 def commit_results(repo: Path) -> None:
     run(["dvc", "repro"], repo)  # other tests may have retrained a model since
-    run(["git", "add", "dvc.lock"], repo)
+    # metrics/ and reports/results.md are in git (cache: false in dvc.yaml), like dvc.lock.
+    run(["git", "add", "dvc.lock", "metrics", "reports/results.md"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results",
          "--allow-empty"], repo)
 
