@@ -31,6 +31,8 @@ def load_model(path: Path | str, device: torch.device | str = "cpu"
         # The state dict below holds every weight: loading the pretrained file first
         # would only need it on disk (a deployment machine has no models/pretrained).
         config["pretrained"] = False
+    # Built for the training clip (frames, crop); its evaluation clips have
+    # prep.clip_frames(train=False) frames, which config validation allowed for this arch.
     model = create_model(ckpt["arch"], ckpt["num_classes"], prep.frames, prep.crop, **config)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), prep, ckpt

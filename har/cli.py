@@ -7,16 +7,27 @@ import json
 import sys
 
 
-def clip_gflops(model, layout: str, frames: int, crop: int) -> float:
-    """Forward GFLOPs for one clip (a multiply-add counts as 2 FLOPs)."""
+def clip_gflops(model, layout: str, frames: int, crop) -> float:
+    """Forward GFLOPs for one clip of `crop` (a side, or (height, width)); a multiply-add is 2 FLOPs."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    shape = (1, 3, frames, crop, crop) if layout == "NCTHW" else (1, frames, 3, crop, crop)
+    from har.config import crop_hw
+
+    h, w = crop_hw(crop)
+    shape = (1, 3, frames, h, w) if layout == "NCTHW" else (1, frames, 3, h, w)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model.eval()(torch.zeros(shape))
     return counter.get_total_flops() / 1e9
+
+
+def input_label(frames: int, crop) -> str:
+    """frames x side for a square crop (8x56), frames x height x width otherwise (29x90x120)."""
+    from har.config import crop_hw
+
+    h, w = crop_hw(crop)
+    return f"{frames}x{h}" if h == w else f"{frames}x{h}x{w}"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -46,7 +57,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             {"pretrained": False} if options.get("pretrained") else {})})
         total, trainable = count_parameters(model)
         flops = f"{clip_gflops(model, entry.layout, frames, crop):.1f}" if args.flops else "-"
-        rows.append((name, entry.family, entry.layout, f"{frames}x{crop}", f"{total:,}",
+        rows.append((name, entry.family, entry.layout, input_label(frames, crop), f"{total:,}",
                      f"{trainable:,}", flops, entry.source))
     header = ("name", "family", "layout", "input", "params", "trainable", "GFLOPs", "source")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
@@ -54,8 +65,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     what = ("the models of params.yaml, as configured" if args.configured
             else "constructor defaults, i.e. the seed sizes")
-    print(f"\n({what}; {args.num_classes} classes; "
-          "GFLOPs of one forward pass per clip" + ("" if args.flops else ", with --flops") + ")")
+    print(f"\n({what}; input: frames x side, or frames x height x width; "
+          f"{args.num_classes} classes; GFLOPs of one forward pass per clip"
+          + ("" if args.flops else ", with --flops") + ")")
     return 0
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,14 @@ DATASETS = ("synthetic", "ucf101", "hmdb51", "folder")
 
 class ConfigError(ValueError):
     """params.yaml does not describe a valid run."""
+
+
+def crop_hw(crop: int | Sequence[int]) -> tuple[int, int]:
+    """(height, width) of a crop given as a square's side or as [height, width]."""
+    if isinstance(crop, int):
+        return crop, crop
+    height, width = crop
+    return int(height), int(width)
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,10 @@ class TrainConfig:
     lr_schedule: str  # "cosine" (anneal to 0 over the epochs) or "constant"
     weight_decay: float
     frames: int  # frames per training clip, drawn from the extracted ones
-    crop: int  # square crop side
+    # Frames per evaluation clip (validation, the evaluate stage, prediction); None = frames.
+    # A model whose layers are sized for the clip length (cnn3d) takes only None or frames.
+    eval_frames: int | None
+    crop: int | list[int]  # a square's side, or [height, width]; see crop_hw
     hflip: bool  # off for direction classes: a mirrored MoveLeft is a MoveRight
     # Random affine augmentation in training, one draw per clip (as Keras' ImageDataGenerator
     # with zoom_range, rotation_range, width/height_shift_range); 0 turns each off.
@@ -180,8 +193,29 @@ class Params:
                       f"models.{model_name}.train")
 
 
+def _type_name(annotation: Any) -> str:
+    if annotation is type(None):
+        return "null"
+    if typing.get_origin(annotation) is list:
+        return f"a list of {_type_name(typing.get_args(annotation)[0])}"
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        # The first alternative the value fits; `int | None` takes null, `int | list[int]` either.
+        for alternative in typing.get_args(annotation):
+            if alternative is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _check_type(value, alternative, where)
+            except ConfigError:
+                pass
+        names = " or ".join(_type_name(a) for a in typing.get_args(annotation))
+        raise ConfigError(f"params.yaml: '{where}' must be {names}, got {value!r}")
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, float, str, bool):
@@ -255,17 +289,12 @@ def _validate(p: Params) -> None:
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"params.yaml: model name {name!r} must be letters, digits and _")
         tc = p.train_config(name)
-        for key in ("epochs", "batch_size", "lr", "frames", "crop", "nproc"):
+        for key in ("epochs", "batch_size", "lr", "frames", "nproc"):
             _positive(getattr(tc, key), f"train.{key} (model {name})")
+        _validate_input_size(p, name, tc)
         if tc.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"params.yaml: train.lr_schedule must be cosine or constant, "
                               f"got {tc.lr_schedule!r} (model {name!r})")
-        if tc.frames > p.extract.frames:
-            raise ConfigError(f"params.yaml: train.frames ({tc.frames}) for model {name!r} "
-                              f"exceeds extract.frames ({p.extract.frames})")
-        if tc.crop > p.extract.size:
-            raise ConfigError(f"params.yaml: train.crop ({tc.crop}) for model {name!r} "
-                              f"exceeds extract.size ({p.extract.size})")
         for key, value, top in (("zoom", tc.zoom, 1), ("shift", tc.shift, 1),
                                 ("rotation", tc.rotation, 180)):
             if not 0 <= value < top:
@@ -275,6 +304,47 @@ def _validate(p: Params) -> None:
         if result.model not in p.models:
             raise ConfigError(f"params.yaml: reported[{i}].model {result.model!r} is not under "
                               f"'models' (has: {', '.join(p.models)})")
+
+
+def _validate_input_size(p: Params, name: str, tc: TrainConfig) -> None:
+    """Clip length and crop of model `name`: they fit the extracted frames, and the model."""
+    for key, frames in (("frames", tc.frames), ("eval_frames", tc.eval_frames)):
+        if frames is None:  # eval_frames: the training length
+            continue
+        _positive(frames, f"train.{key} (model {name})")
+        if frames > p.extract.frames:
+            raise ConfigError(f"params.yaml: train.{key} ({frames}) for model {name!r} "
+                              f"exceeds extract.frames ({p.extract.frames})")
+    if tc.eval_frames not in (None, tc.frames):
+        _require_any_clip_length(p.models[name].arch, name, tc)
+    crop = tc.crop
+    if isinstance(crop, list) and (len(crop) != 2 or min(crop) <= 0):
+        raise ConfigError(f"params.yaml: train.crop (model {name}) must be one positive side or "
+                          f"[height, width], two positive ints; got {crop}")
+    if not isinstance(crop, list):
+        _positive(crop, f"train.crop (model {name})")
+    # The frames' short side is extract.size, so no crop whose sides both exceed it fits. The
+    # long side, and so whether a [height, width] crop fits, depends on each video's aspect
+    # ratio and orientation: that is checked per clip (har.data.spatial_transform).
+    if min(crop_hw(crop)) > p.extract.size:
+        raise ConfigError(f"params.yaml: train.crop ({crop}) for model {name!r} "
+                          f"exceeds extract.size ({p.extract.size}), the frames' short side")
+
+
+def _require_any_clip_length(arch: str, name: str, tc: TrainConfig) -> None:
+    """Refuse eval_frames != frames for an architecture whose layers are sized for the clip length."""
+    from har.models import get_entry  # torch: imported only when an eval length is set
+
+    try:
+        entry = get_entry(arch)
+    except ValueError as e:
+        raise ConfigError(f"params.yaml: models.{name}.arch: {e}") from None
+    if entry.fixed_frames:
+        raise ConfigError(
+            f"params.yaml: train.eval_frames ({tc.eval_frames}) for model {name!r} differs from "
+            f"train.frames ({tc.frames}), but {arch} has layers sized for the clip length it "
+            f"trains on, so it can evaluate only that length; set eval_frames: null for it "
+            f"(models.{name}.train)")
 
 
 def _validate_dataset(ds: DatasetConfig) -> None:
@@ -348,7 +418,7 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return out
 
 
-__all__ = ["ConfigError", "Params", "load_params", "parse_params", "deep_merge", "DATASETS",
-           "DatasetConfig", "SyntheticConfig", "ArchiveSource", "UCF101Config", "HMDB51Config",
+__all__ = ["ConfigError", "crop_hw", "Params", "load_params", "parse_params", "deep_merge",
+           "DATASETS", "DatasetConfig", "SyntheticConfig", "ArchiveSource", "UCF101Config", "HMDB51Config",
            "FolderConfig", "ExtractConfig", "SplitConfig", "TrainConfig", "EvalConfig", "ServeConfig",
            "ModelConfig", "ReportedResult"]

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from har.config import crop_hw
 from har.frames import load_frames
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -25,8 +26,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Preprocessing:
     source_frames: int  # frames sampled uniformly from the whole video (extract.frames)
     short_side: int  # their short side after resizing (extract.size)
-    frames: int  # frames per clip fed to the model, one per temporal segment
-    crop: int  # square crop: random in training, centred in evaluation
+    frames: int  # frames per training clip fed to the model, one per temporal segment
+    # Random in training, centred in evaluation. A square's side (an int: every checkpoint
+    # before non-square crops, and a square crop still), or (height, width); see crop_hw.
+    crop: int | tuple[int, int]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     layout: str  # "NCTHW" (3D convolutions) or "NTCHW" (per-frame encoders)
@@ -40,10 +43,32 @@ class Preprocessing:
     # them; prediction repeats that round trip (har.frames.jpeg_round_trip). Checkpoints saved
     # before this field existed were all trained on quality 90, the only value it ever had.
     jpeg_quality: int = 90
+    # Frames per evaluation clip (validation, evaluate stage, prediction); None = frames.
+    # Checkpoints saved before this field existed evaluated on `frames`.
+    eval_frames: int | None = None
+
+    def __post_init__(self):
+        # One form per crop, whatever it came from (params' [h, w] list, a checkpoint's list):
+        # (height, width), or an int for a square, so equal crops compare and save equal.
+        height, width = crop_hw(self.crop)
+        object.__setattr__(self, "crop", height if height == width else (height, width))
+
+    @property
+    def crop_hw(self) -> tuple[int, int]:
+        """The crop's (height, width)."""
+        return crop_hw(self.crop)
+
+    def clip_frames(self, train: bool) -> int:
+        """Frames per clip: `frames` in training, `eval_frames` (if set) in evaluation."""
+        if train or self.eval_frames is None:
+            return self.frames
+        return self.eval_frames
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
+        if isinstance(self.crop, tuple):  # as JSON and YAML write it (the feature cache compares)
+            d["crop"] = list(self.crop)
         return d
 
     @classmethod
@@ -60,7 +85,8 @@ class Preprocessing:
         return cls(source_frames=params.extract.frames, short_side=params.extract.size,
                    frames=cfg.frames, crop=cfg.crop, mean=entry.mean, std=entry.std,
                    layout=entry.layout, hflip=cfg.hflip, zoom=cfg.zoom, rotation=cfg.rotation,
-                   shift=cfg.shift, jpeg_quality=params.extract.jpeg_quality)
+                   shift=cfg.shift, jpeg_quality=params.extract.jpeg_quality,
+                   eval_frames=cfg.eval_frames)
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
@@ -87,13 +113,18 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) ->
     (train=False) takes the centre crop, nothing random.
     """
     _, _, h, w = frames.shape
-    c = prep.crop
+    ch, cw = prep.crop_hw
+    if ch > h or cw > w:
+        # Without this, training fails in randint and evaluation silently slices a smaller clip.
+        raise ValueError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}; "
+                         "train.crop must fit frames scaled to a short side of extract.size, "
+                         "in either orientation")
     if train:
-        top = int(torch.randint(0, h - c + 1, (1,)))
-        left = int(torch.randint(0, w - c + 1, (1,)))
+        top = int(torch.randint(0, h - ch + 1, (1,)))
+        left = int(torch.randint(0, w - cw + 1, (1,)))
     else:
-        top, left = (h - c) // 2, (w - c) // 2
-    x = frames[:, :, top:top + c, left:left + c]
+        top, left = (h - ch) // 2, (w - cw) // 2
+    x = frames[:, :, top:top + ch, left:left + cw]
     if train and prep.hflip and bool(torch.rand(1) < 0.5):
         x = x.flip(-1)
     x = x.float().div_(255)
@@ -117,26 +148,43 @@ def random_affine(x: torch.Tensor, zoom: float, rotation: float, shift: float) -
     axis, and pixels from outside the frame repeat its border (fill_mode="nearest").
     """
     draw = torch.rand(5) * 2 - 1  # uniform in [-1, 1): zoom x, zoom y, angle, shift x, shift y
-    zx, zy = 1 + zoom * draw[0], 1 + zoom * draw[1]
-    angle = math.radians(rotation) * draw[2]
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    # affine_grid maps output to input coordinates in [-1, 1], so a shift of `s` of the
-    # side is 2s there.
-    theta = torch.stack([torch.stack([cos * zx, -sin * zy, 2 * shift * draw[3]]),
-                         torch.stack([sin * zx, cos * zy, 2 * shift * draw[4]])])
+    theta = affine_theta(draw, zoom, rotation, shift, height=x.shape[-2], width=x.shape[-1])
     grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def affine_theta(draw: torch.Tensor, zoom: float, rotation: float, shift: float, height: int,
+                 width: int) -> torch.Tensor:
+    """The (2, 3) output-to-input map of affine_grid for one draw in [-1, 1] (see random_affine).
+
+    affine_grid works in coordinates scaled to [-1, 1] along each axis, so on a
+    non-square frame a rotation there would also shear: it is conjugated by the aspect
+    ratio, so the angle is one in pixels (a disc stays a disc). A shift of `s` of each
+    side is 2s there.
+    """
+    zx, zy = 1 + zoom * draw[0], 1 + zoom * draw[1]
+    angle = math.radians(rotation) * draw[2]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    aspect = height / width  # 1.0 on a square: exactly the plain rotation
+    return torch.stack([torch.stack([cos * zx, -sin * zy * aspect, 2 * shift * draw[3]]),
+                        torch.stack([sin * zx / aspect, cos * zy, 2 * shift * draw[4]])])
+
+
 def preprocess_frames(frames: torch.Tensor, prep: Preprocessing, clip: int = 0,
                       num_clips: int = 1) -> torch.Tensor:
-    """Evaluation transform of clip `clip` from (source_frames, 3, H, W) uint8 frames."""
-    idx = clip_indices(len(frames), prep.frames, clip, num_clips)
+    """Evaluation transform of clip `clip` from (source_frames, 3, H, W) uint8 frames.
+
+    The clip has prep.clip_frames(train=False) frames: eval_frames if set, else frames.
+    """
+    idx = clip_indices(len(frames), prep.clip_frames(train=False), clip, num_clips)
     return spatial_transform(frames[idx], prep, train=False)
 
 
 class ClipDataset(Dataset):
-    """Items are (clip, label, video index). In evaluation, each video yields num_clips clips."""
+    """Items are (clip, label, video index). In evaluation, each video yields num_clips clips.
+
+    Clips have prep.frames frames in training, prep.clip_frames(train=False) in evaluation.
+    """
 
     def __init__(self, rows: list[dict], frames_root: Path, prep: Preprocessing,
                  train: bool, num_clips: int = 1):
@@ -155,7 +203,11 @@ class ClipDataset(Dataset):
         path = self.frames_root / row["frames"]
         available = int(row["frames_stored"])
         # torch's global RNG: seeded by train.seed, and per worker by the DataLoader.
-        idx = clip_indices(available, self.prep.frames, None if self.train else clip, self.num_clips)
+        idx = clip_indices(available, self.prep.clip_frames(self.train),
+                           None if self.train else clip, self.num_clips)
         frames = load_frames(path, idx)
-        x = spatial_transform(frames, self.prep, self.train)
+        try:
+            x = spatial_transform(frames, self.prep, self.train)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         return x, int(row["label"]), video

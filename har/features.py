@@ -44,7 +44,10 @@ def fingerprint(module: nn.Module) -> str:
 
 
 def _cached_prep(prep: Preprocessing) -> dict:
-    """The preprocessing fields that change what the encoder sees (not frames or flip)."""
+    """The preprocessing fields that change what the encoder sees (not frames, eval_frames or flip).
+
+    `crop` is a side or [height, width], as JSON stores it (Preprocessing.to_dict).
+    """
     d = prep.to_dict()
     return {k: d[k] for k in ("source_frames", "short_side", "crop", "mean", "std")}
 
@@ -134,8 +137,8 @@ class FeatureClipDataset(Dataset):
     def __getitem__(self, i: int):
         video, clip = divmod(i, self.num_clips)
         start, stop = self.offsets[video], self.offsets[video + 1]
-        # The same draw as ClipDataset, from the same seeded torch RNG.
-        idx = clip_indices(int(stop - start), self.prep.frames, None if self.train else clip,
-                           self.num_clips)
+        # The same draw as ClipDataset (prep.eval_frames in evaluation), from the same seeded RNG.
+        idx = clip_indices(int(stop - start), self.prep.clip_frames(self.train),
+                           None if self.train else clip, self.num_clips)
         x = torch.from_numpy(np.ascontiguousarray(self.features[start + np.asarray(idx)]))
         return x, int(self.rows[video]["label"]), video

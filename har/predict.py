@@ -86,8 +86,9 @@ class Predictor:
 
     def frames_used(self, indices: list[int]) -> int:
         """How many distinct video frames the clips take, given the sampled frames' indices."""
+        frames = self.prep.clip_frames(train=False)  # what preprocess_frames takes
         rows = {i for c in range(self.clips)
-                for i in clip_indices(len(indices), self.prep.frames, c, self.clips)}
+                for i in clip_indices(len(indices), frames, c, self.clips)}
         return len({indices[r] for r in rows})
 
     def predict_file(self, path: Path | str, timeout: float = 600.0, threads: int = 1) -> Prediction:

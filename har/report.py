@@ -40,6 +40,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def input_cell(clips: dict) -> str:
+    """ "8 x 56" (8 frames of 56x56), "29 x 90x120" (height x width), "29 x 90x120, test 19"."""
+    h, w = clips["height"], clips["width"]
+    cell = f"{clips['frames']} x {h if h == w else f'{h}x{w}'}"
+    if clips["eval_frames"] != clips["frames"]:
+        cell += f", test {clips['eval_frames']}"
+    return cell
+
+
 def results_table(metrics: dict[str, dict], reported: list | None = None) -> str:
     """One row per measured model, then one per `reported` result (har.config.ReportedResult).
 
@@ -49,7 +58,7 @@ def results_table(metrics: dict[str, dict], reported: list | None = None) -> str
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for name, m in metrics.items():
         t, tr = m["test"], m["train"]
-        cells = [f"`{name}`", f"{m['input']['frames']} x {m['input']['size']}",
+        cells = [f"`{name}`", input_cell(m["input"]),
                  f"{m['params']['total'] / 1e6:.2f} M", f"{tr['best_epoch']} / {tr['epochs']}",
                  _pct(tr["train_top1"]), _pct(tr["val_top1"]), _pct(t["clip_top1"]),
                  _pct(t["clip_top5"]), _pct(t["video_top1"]), f"{t['loss']:.3f}",

@@ -10,7 +10,7 @@ import torch
 from har import paths
 from har.checkpoint import load_model
 from har.config import load_params
-from har.data import ClipDataset
+from har.data import ClipDataset, Preprocessing
 from har.engine import clip_metrics, make_loader, predict_clips, seed_everything, select_device, video_scores
 from har.fileio import read_csv, write_csv, write_json
 from har.stage import model_arg, run
@@ -38,7 +38,7 @@ def main(model_name: str) -> None:
             per_class[name] = round((predicted[mask] == i).float().mean().item(), 6)
 
     metrics = {
-        "input": {"frames": prep.frames, "size": prep.crop},
+        "input": input_record(prep),
         "test": {
             "clip_top1": clip["top1"],
             "clip_top5": clip["top5"],
@@ -63,6 +63,16 @@ def main(model_name: str) -> None:
                for r, a, p in zip(rows, video_labels.tolist(), predicted.tolist())])
     print(f"evaluate {model_name}: clip top-1 {clip['top1']:.3f}, top-5 {clip['top5']:.3f}, "
           f"video top-1 {metrics['test']['video_top1']:.3f} on {len(rows)} test videos")
+
+
+def input_record(prep: Preprocessing) -> dict:
+    """The clips the model trained on (frames) and was tested on (eval_frames), and their size.
+
+    Numbers only, so `dvc metrics diff` compares them; har.report prints them as one cell.
+    """
+    height, width = prep.crop_hw
+    return {"frames": prep.frames, "eval_frames": prep.clip_frames(train=False),
+            "height": height, "width": width}
 
 
 if __name__ == "__main__":

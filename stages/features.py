@@ -31,7 +31,7 @@ def main(model_name: str) -> None:
     seed_everything(cfg.seed)
     prep = Preprocessing.for_model(params, model_name)
     classes = (paths.SPLITS / "classes.txt").read_text().splitlines()
-    model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model)
+    model = create_model(spec.arch, len(classes), prep.frames, prep.crop, **spec.model)
     encoder = frozen_encoder(model)
     if encoder is None:
         write_not_cached(dest, f"{spec.arch} with these options has no fully frozen per-frame encoder")

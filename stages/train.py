@@ -47,7 +47,7 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
     classes = (paths.SPLITS / "classes.txt").read_text().splitlines()
     prep = Preprocessing.for_model(params, model_name)
     # Built right after seeding, as the features stage builds it: same random encoder.
-    model = create_model(spec.arch, len(classes), cfg.frames, cfg.crop, **spec.model)
+    model = create_model(spec.arch, len(classes), prep.frames, prep.crop, **spec.model)
     rows = {name: read_csv(paths.SPLITS / f"{name}.csv") for name in ("train", "val")}
     encoder = frozen_encoder(model) if cfg.feature_cache else None
     if encoder is not None:

@@ -116,3 +116,52 @@ def test_a_checksum_may_be_md5_where_no_sha256_is_known(params):
     params["dataset"]["hmdb51"]["videos"]["checksum"] = "md5:517d6f1f19f215c45cdd4d25356be1fb"
     videos = parse_params(params).dataset.hmdb51.videos
     assert (videos.sha256, videos.md5) == (None, "517d6f1f19f215c45cdd4d25356be1fb")
+
+
+# train.crop: a side or [height, width]; train.eval_frames: null or a clip length.
+
+def test_a_crop_may_be_height_width_and_eval_frames_a_length(params):
+    params["train"]["crop"] = [48, 64]
+    params["models"]["crnn"]["train"] = {"eval_frames": 12, "crop": [40, 56]}
+    p = parse_params(params)
+    assert p.train_config("td_scratch_gru").crop == [48, 64]
+    assert p.train_config("td_scratch_gru").eval_frames is None  # params.yaml's default
+    assert (p.train_config("crnn").crop, p.train_config("crnn").eval_frames) == ([40, 56], 12)
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"crop": [48]}, r"train\.crop \(model crnn\) must be one positive side or \[height, width\], "
+                     r"two positive ints; got \[48\]"),
+    ({"crop": [48, 64, 3]}, r"train\.crop \(model crnn\) must be one positive side or \[height, width\]"),
+    ({"crop": [48, 0]}, r"train\.crop \(model crnn\) must be one positive side"),
+    ({"crop": 0}, r"'train\.crop \(model crnn\)' must be positive, got 0"),
+    ({"crop": [48, "64"]}, r"'models\.crnn\.train\.crop' must be int or a list of int, got \[48, '64'\]"),
+    ({"crop": 56.0}, r"'models\.crnn\.train\.crop' must be int or a list of int, got 56\.0"),
+    # The short side is extract.size (64): no orientation fits a crop with both sides above it.
+    ({"crop": [65, 80]}, r"train\.crop \(\[65, 80\]\) for model 'crnn' exceeds extract\.size \(64\)"),
+    ({"eval_frames": 25}, r"train\.eval_frames \(25\) for model 'crnn' exceeds extract\.frames \(24\)"),
+    ({"eval_frames": 0}, r"'train\.eval_frames \(model crnn\)' must be positive, got 0"),
+    ({"eval_frames": "all"}, r"'models\.crnn\.train\.eval_frames' must be int or null, got 'all'"),
+])
+def test_crop_and_eval_frames_errors_name_the_key(params, train, message):
+    params["models"]["crnn"]["train"] = train
+    with pytest.raises(ConfigError, match=message):
+        parse_params(params)
+
+
+def test_a_model_sized_for_its_clip_length_refuses_another_eval_length(params):
+    params["train"]["eval_frames"] = 12  # every model; cnn3d's FC layer is sized for 8 frames
+    with pytest.raises(ConfigError, match=r"train\.eval_frames \(12\) for model 'cnn3d' differs from "
+                                          r"train\.frames \(8\), but cnn3d has layers sized for the "
+                                          r"clip length .* set eval_frames: null for it "
+                                          r"\(models\.cnn3d\.train\)"):
+        parse_params(params)
+    params["models"]["cnn3d"]["train"]["eval_frames"] = None  # its override: its own 8
+    assert parse_params(params).train_config("crnn").eval_frames == 12
+    params["models"]["cnn3d"]["train"]["eval_frames"] = 8  # equal to frames: allowed too
+    parse_params(params)
+    # A fixed input (MViT: 16 x 224x224) fixes the length as well.
+    params["models"]["mvit"] = {"arch": "mvit_v2_s", "model": {}, "train": {"frames": 16}}
+    params["extract"]["frames"] = 24
+    with pytest.raises(ConfigError, match="model 'mvit' differs .* mvit_v2_s has layers sized"):
+        parse_params(params)

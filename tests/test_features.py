@@ -127,3 +127,25 @@ def test_nothing_cached_says_why(tmp_path):
 ])
 def test_trainable_encoders_are_not_cached(arch, cfg):
     assert frozen_encoder(_model(arch, cfg)) is None
+
+
+def test_a_height_width_crop_and_eval_frames_give_the_live_logits(videos, tmp_path):
+    """The cache records a [height, width] crop as JSON does, and evaluation clips take eval_frames."""
+    root, rows = videos
+    arch, cfg = FROZEN[0]  # resnet_crnn: the ucf101-paper preset's frozen C-RNN
+    prep = Preprocessing.from_dict({**_prep(arch).to_dict(), "crop": [32, 44], "eval_frames": 6})
+    torch.manual_seed(0)
+    model = create_model(arch, 2, prep.frames, prep.crop, **cfg).eval()
+    encoder = frozen_encoder(model)
+    write_cache(tmp_path, encoder, {"val": rows}, root, prep, torch.device("cpu"))
+    cached = FeatureClipDataset(rows, load_cache(tmp_path, "val", rows, encoder, prep), prep,
+                                train=False, num_clips=2)
+    live = ClipDataset(rows, root, prep, train=False, num_clips=2)
+    feats = torch.stack([cached[i][0] for i in range(len(cached))])
+    clips = torch.stack([live[i][0] for i in range(len(live))])
+    assert feats.shape[1] == 6 and clips.shape[1:] == (6, 3, 32, 44)
+    with torch.no_grad():
+        torch.testing.assert_close(FeatureHead(model)(feats), model(clips), rtol=1e-5, atol=1e-5)
+    with pytest.raises(FeatureCacheError, match="preprocessing"):  # another crop is another cache
+        load_cache(tmp_path, "val", rows, encoder, Preprocessing.from_dict(
+            {**prep.to_dict(), "crop": [32, 40]}))

@@ -44,6 +44,48 @@ def test_forward_and_backward(name):
     assert live >= 0.99 * sum(p.numel() for _, p in trainable)
 
 
+def clip_of(name, batch, frames, height, width):
+    layout = get_entry(name).layout
+    shape = (batch, 3, frames, height, width) if layout == "NCTHW" else (batch, frames, 3, height, width)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0))
+
+
+# The same code paths at a smaller depth: building ResNet-101 or -50 costs seconds of CPU.
+SMALLER = {"resnet_crnn": {"depth": 18}, "tsn": {"depth": 18}}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_non_square_input_and_another_evaluation_length(name):
+    """Every model builds for a (height, width) crop; all but the fixed-length ones (cnn3d's FC,
+    MViT's fixed input) also evaluate on clips of another length than they were built for."""
+    entry = get_entry(name)
+    frames, side = entry.min_input
+    crop = (side, side + side // 2)  # wider than high, as landscape video
+    if entry.fixed_input:
+        with pytest.raises(ValueError, match=rf"needs {frames} frames of {side}x{side}, got "
+                                             rf"{frames} of {crop[0]}x{crop[1]} \(height x width\)"):
+            create_model(name, CLASSES, frames, crop)
+        return
+    torch.manual_seed(0)
+    model = create_model(name, CLASSES, frames, crop, **SMALLER.get(name, {})).eval()
+    with torch.no_grad():
+        assert model(clip_of(name, 1, frames, *crop)).shape == (1, CLASSES)
+        if entry.fixed_frames:
+            # 4x as long, so time survives its pooling longer: the flattened size differs.
+            with pytest.raises(RuntimeError):  # why config refuses eval_frames != frames for it
+                model(clip_of(name, 1, 4 * frames, *crop))
+        else:
+            assert model(clip_of(name, 1, frames + 3, *crop)).shape == (1, CLASSES)
+
+
+def test_a_square_crop_as_height_width_builds_the_same_model():
+    torch.manual_seed(0)
+    side = create_model("cnn3d", CLASSES, FRAMES, CROP, channels=[4, 8], fc=[8, 8])
+    torch.manual_seed(0)
+    pair = create_model("cnn3d", CLASSES, FRAMES, (CROP, CROP), channels=[4, 8], fc=[8, 8])
+    assert all(torch.equal(a, b) for a, b in zip(side.state_dict().values(), pair.state_dict().values()))
+
+
 def test_the_registry_lists_every_variant():
     td = {f"td_{e}_{h}" for e in ("scratch", "mobilenet", "resnet152") for h in ("lstm", "gru")}
     video = {"r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v2_s", "swin3d_t"}
@@ -128,5 +170,5 @@ def test_har_models_lists_the_configured_models_at_their_sizes(capsys, monkeypat
     for name, spec in params.models.items():
         tc = params.train_config(name)
         model = create_model(spec.arch, 8, tc.frames, tc.crop, **spec.model)
-        assert rows[name][3] == f"{tc.frames}x{tc.crop}"
+        assert rows[name][3] == f"{tc.frames}x{tc.crop}"  # frames x side: every crop here is square
         assert rows[name][4] == f"{count_parameters(model)[0]:,}"

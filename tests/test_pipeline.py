@@ -29,7 +29,7 @@ def repo(tiny_repo):
 
 
 METRICS_SCHEMA = {
-    "input": {"frames", "size"},
+    "input": {"frames", "eval_frames", "height", "width"},
     "test": {"clip_top1", "clip_top5", "video_top1", "loss", "clips", "videos"},
     "train": {"best_epoch", "epochs", "train_top1", "val_top1", "seconds"},
     "params": {"total", "trainable"},

@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER_PRESETS = ["ucf101-paper", "ucf101-report", "hmdb51-report", "ucf101-modern"]
 CLASSES = {"ucf101": 101, "hmdb51": 51}
 # Every model is built at its preset's real size. The training step then feeds it the
-# smallest input its architecture accepts (the registry's min_input): at the real inputs (up
-# to 28 frames, 224x224) the nine steps take over a minute on 2 CPU cores. The exception is
-# cnn3d, whose fully connected layer is sized for its input: it steps at its real 28 x 90x90.
+# smallest input its architecture accepts (the registry's min_input, in the shape of the
+# preset's crop): at the real inputs (up to 29 frames, 224x224) the nine steps take over a
+# minute on 2 CPU cores. The exception is cnn3d, whose fully connected layer is sized for its
+# input: it steps at its real 29 frames of 90x120 (ucf101-paper's [height, width] crop).
 
 
 def applied(name: str, tmp_path: Path):
@@ -69,6 +70,14 @@ def one_video(tmp_path: Path, prep: Preprocessing) -> list[dict]:
     return [{"frames": "v.npz", "frames_stored": str(prep.source_frames), "label": "3"}]
 
 
+def smallest_input(prep: Preprocessing, arch: str) -> Preprocessing:
+    """The smallest clips `arch` accepts, as wide as the preset's crop for their height."""
+    frames, side = get_entry(arch).min_input
+    h, w = prep.crop_hw
+    crop = (side, side * w // h) if w >= h else (side * h // w, side)
+    return dataclasses.replace(prep, frames=min(prep.frames, frames), crop=crop, short_side=side)
+
+
 @pytest.fixture
 def one_thread():
     """The steps are tiny: a second thread only adds synchronisation, and spins when the
@@ -81,7 +90,7 @@ def one_thread():
 
 def test_every_preset_model_builds_and_trains_one_step(tmp_path, one_thread):
     torch.manual_seed(0)
-    stepped = set()
+    stepped, evaluated = set(), set()
     for name in PAPER_PRESETS:
         params = applied(name, tmp_path)
         for model_name, spec in params.models.items():
@@ -99,10 +108,9 @@ def test_every_preset_model_builds_and_trains_one_step(tmp_path, one_thread):
             stepped.add(key)
             prep = Preprocessing.for_model(params, model_name)
             if spec.arch != "cnn3d":
-                frames, crop = get_entry(spec.arch).min_input
-                prep = dataclasses.replace(prep, frames=min(prep.frames, frames), crop=crop,
-                                           short_side=crop)
-            loader = make_loader(ClipDataset(one_video(tmp_path, prep), tmp_path, prep, train=True),
+                prep = smallest_input(prep, spec.arch)
+            video = one_video(tmp_path, prep)
+            loader = make_loader(ClipDataset(video, tmp_path, prep, train=True),
                                  batch_size=1, shuffle=True, workers=0, seed=0)
             trainable = [p for p in model.parameters() if p.requires_grad]
             before = [p.detach().clone() for p in trainable]
@@ -110,4 +118,14 @@ def test_every_preset_model_builds_and_trains_one_step(tmp_path, one_thread):
             result = train_one_epoch(model, loader, optimizer, torch.device("cpu"))
             assert np.isfinite(result["loss"]), (name, model_name)
             assert any(not torch.equal(a, b) for a, b in zip(before, trainable)), (name, model_name)
+            # Validation's clip: eval_frames long (ucf101-paper's C-RNN: 19, not its 29 or 4).
+            clip = ClipDataset(video, tmp_path, prep, train=False)[0][0]
+            time_axis = 1 if prep.layout == "NCTHW" else 0
+            assert clip.shape[time_axis] == prep.clip_frames(train=False), (name, model_name)
+            with torch.no_grad():
+                assert model.eval()(clip[None]).shape == (1, CLASSES[params.dataset.name])
+            evaluated.add((name, model_name, prep.clip_frames(train=False), prep.crop))
     assert len(stepped) == 2 + 6 + 1  # paper, report (both datasets), modern
+    # The paper's input: 90x120 for both, the C-RNN validating on 19 frames, the 3D CNN on 29.
+    assert {(m, f, c) for p, m, f, c in evaluated if p == "ucf101-paper"} == {
+        ("cnn3d", 29, (90, 120)), ("resnet_crnn", 19, (32, 42))}

@@ -3,11 +3,11 @@
 from collections import Counter
 
 from har.config import ReportedResult
-from har.report import action_type_table, results_table, video_counts_by_class
+from har.report import action_type_table, input_cell, results_table, video_counts_by_class
 
 
 def metrics(per_class: dict[str, float]) -> dict:
-    return {"input": {"frames": 8, "size": 56}, "params": {"total": 1.5e6},
+    return {"input": {"frames": 8, "eval_frames": 8, "height": 56, "width": 56}, "params": {"total": 1.5e6},
             "train": {"best_epoch": 3, "epochs": 5, "train_top1": 0.9, "val_top1": 0.8, "seconds": 30},
             "test": {"clip_top1": 0.7, "clip_top5": 0.95, "video_top1": 0.75, "loss": 0.8},
             "per_class_video_top1": per_class}
@@ -20,6 +20,11 @@ def test_reported_rows_are_marked_and_sourced():
     assert rows[2].startswith("| `cnn3d` | 8 x 56 | 1.50 M | 3 / 5 | 90.0% |")
     assert rows[3] == "| `resnet_crnn`, reported [1] | – | – | – | – | – | – | – | 91.04% | – | – |"
     assert "[1] Reported, not measured here: C-RNN paper; UCF101, as published." in table
+
+
+def test_the_input_cell_shows_a_non_square_crop_and_the_test_length():
+    assert input_cell({"frames": 29, "eval_frames": 29, "height": 90, "width": 120}) == "29 x 90x120"
+    assert input_cell({"frames": 29, "eval_frames": 19, "height": 90, "width": 120}) == "29 x 90x120, test 19"
 
 
 def test_accuracy_by_type_weights_classes_by_their_test_videos(tmp_path):

@@ -5,17 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from har.models.registry import register_model
+from har.config import crop_hw
+from har.models.registry import Crop, register_model
 
 
 class CNN3D(nn.Module):
     """Conv3d(5x5x5, s2) BN ReLU MaxPool -> Conv3d(3x3x3, s2) BN ReLU MaxPool -> FC, FC, classifier.
 
     Input (N, C, T, H, W). Pooling is 2x2x2, but never below one frame: with the
-    short clips of the default profile, time would otherwise collapse to zero.
+    short clips of the default profile, time would otherwise collapse to zero. The
+    first FC layer takes the flattened features, so it is sized for exactly `frames`
+    frames of `crop` (a side, or (height, width)): no other input fits.
     """
 
-    def __init__(self, num_classes: int, frames: int, crop: int,
+    def __init__(self, num_classes: int, frames: int, crop: Crop,
                  channels: tuple[int, int] = (64, 128), fc: tuple[int, int] = (2048, 2048),
                  dropout: float = 0.5):
         super().__init__()
@@ -31,7 +34,7 @@ class CNN3D(nn.Module):
                        nn.MaxPool3d((pool_t, 2, 2))]
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
-            flat = self.features(torch.zeros(1, 3, frames, crop, crop)).numel()
+            flat = self.features(torch.zeros(1, 3, frames, *crop_hw(crop))).numel()
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(flat, fc[0]), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -43,7 +46,8 @@ class CNN3D(nn.Module):
         return self.head(self.features(x))
 
 
-@register_model(family="3d-cnn", layout="NCTHW", source="seed 1: C-RNN paper, 3D CNN")
-def cnn3d(num_classes: int, frames: int, crop: int, channels=(64, 128), fc=(2048, 2048),
+@register_model(family="3d-cnn", layout="NCTHW", source="seed 1: C-RNN paper, 3D CNN",
+                fixed_frames=True)
+def cnn3d(num_classes: int, frames: int, crop: Crop, channels=(64, 128), fc=(2048, 2048),
           dropout: float = 0.5) -> nn.Module:
     return CNN3D(num_classes, frames, crop, tuple(channels), tuple(fc), dropout)

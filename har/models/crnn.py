@@ -5,14 +5,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from har.models.registry import register_model
+from har.config import crop_hw
+from har.models.registry import Crop, register_model
 from har.models.sequence import last_valid_output, masked_mean
 
 
 class FrameEncoder(nn.Module):
-    """4 conv layers (stride 2, BN, ReLU), then FC layers down to an embedding per frame."""
+    """4 conv layers (stride 2, BN, ReLU), then FC layers down to an embedding per frame.
 
-    def __init__(self, crop: int, channels=(32, 64, 128, 256), kernels=(5, 3, 3, 3),
+    The first FC layer takes the flattened feature map, so it is sized for frames of
+    `crop` (a side, or (height, width)); the clip length is free.
+    """
+
+    def __init__(self, crop: Crop, channels=(32, 64, 128, 256), kernels=(5, 3, 3, 3),
                  fc=(1024, 768), embed: int = 512, dropout: float = 0.3, fc_norm: bool = True):
         super().__init__()
         layers, cin = [], 3
@@ -22,7 +27,7 @@ class FrameEncoder(nn.Module):
             cin = cout
         self.conv = nn.Sequential(*layers)
         with torch.no_grad():
-            flat = self.conv(torch.zeros(1, 3, crop, crop)).numel()
+            flat = self.conv(torch.zeros(1, 3, *crop_hw(crop))).numel()
         dims = [flat, *fc]
         mlp = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -56,7 +61,7 @@ class LSTMDecoder(nn.Module):
 
 
 class CRNN(nn.Module):
-    def __init__(self, num_classes: int, crop: int, channels, kernels, fc, embed, dropout,
+    def __init__(self, num_classes: int, crop: Crop, channels, kernels, fc, embed, dropout,
                  fc_norm: bool, lstm_hidden: int, lstm_layers: int, head: int):
         super().__init__()
         self.encoder = FrameEncoder(crop, channels, kernels, fc, embed, dropout, fc_norm)
@@ -70,7 +75,7 @@ class CRNN(nn.Module):
 class FrameAverage(nn.Module):
     """The same encoder, averaged over time: it sees the set of frames, not their order."""
 
-    def __init__(self, num_classes: int, crop: int, channels, kernels, fc, embed, dropout,
+    def __init__(self, num_classes: int, crop: Crop, channels, kernels, fc, embed, dropout,
                  fc_norm: bool, head: int):
         super().__init__()
         self.encoder = FrameEncoder(crop, channels, kernels, fc, embed, dropout, fc_norm)
@@ -82,7 +87,7 @@ class FrameAverage(nn.Module):
 
 
 @register_model(family="c-rnn", layout="NTCHW", source="seed 1: C-RNN paper, CNN encoder + LSTM decoder")
-def crnn(num_classes: int, frames: int, crop: int, channels=(32, 64, 128, 256),
+def crnn(num_classes: int, frames: int, crop: Crop, channels=(32, 64, 128, 256),
          kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
          fc_norm: bool = True, lstm_hidden: int = 512, lstm_layers: int = 3,
          head: int = 256) -> nn.Module:
@@ -91,7 +96,7 @@ def crnn(num_classes: int, frames: int, crop: int, channels=(32, 64, 128, 256),
 
 
 @register_model(family="c-rnn", layout="NTCHW", source="ours: order-agnostic baseline")
-def frame_avg(num_classes: int, frames: int, crop: int, channels=(32, 64, 128, 256),
+def frame_avg(num_classes: int, frames: int, crop: Crop, channels=(32, 64, 128, 256),
               kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
               fc_norm: bool = True, head: int = 256) -> nn.Module:
     return FrameAverage(num_classes, crop, tuple(channels), tuple(kernels), tuple(fc), embed,

@@ -1,8 +1,9 @@
 """A tiny model registry: `@register_model` on a constructor, `create_model(name, ...)` to build.
 
 Each entry declares its input spec (layout, normalisation); frames and crop come
-from params. The training stage stores the resulting Preprocessing in the
-checkpoint, and prediction reads it from there.
+from params (a crop is a square's side or (height, width), see har.config.crop_hw).
+The training stage stores the resulting Preprocessing in the checkpoint, and
+prediction reads it from there.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Callable
 
 from torch import nn
 
+from har.config import crop_hw
 from har.data import IMAGENET_MEAN, IMAGENET_STD
+
+Crop = int | tuple[int, int]  # a square's side, or (height, width)
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,12 @@ class ModelEntry:
     std: tuple[float, float, float]
     source: str  # which seed system or paper it comes from
     build: Callable[..., nn.Module]
-    fixed_input: tuple[int, int] | None  # (frames, crop) the architecture requires, if any
-    min_input: tuple[int, int]  # the smallest (frames, crop) it accepts: used by tests
+    fixed_input: tuple[int, int] | None  # (frames, square side) the architecture requires, if any
+    min_input: tuple[int, int]  # the smallest (frames, square side) it accepts: used by tests
+    # Layers sized for the clip length at construction (an FC layer after flattening time,
+    # or a fixed input): such a model runs only on clips as long as its training ones, so
+    # train.eval_frames must equal train.frames (har/config.py checks it).
+    fixed_frames: bool
     # options (defaults filled in) -> the har.weights key its `pretrained: true` loads
     weights: Callable[[dict], str] | None
 
@@ -37,13 +45,14 @@ _REGISTRY: dict[str, ModelEntry] = {}
 def register_model(*, family: str, layout: str, source: str, mean=IMAGENET_MEAN,
                    std=IMAGENET_STD, name: str | None = None,
                    fixed_input: tuple[int, int] | None = None, min_input: tuple[int, int] = (4, 32),
-                   weights: Callable[[dict], str] | None = None):
+                   fixed_frames: bool = False, weights: Callable[[dict], str] | None = None):
     def wrap(fn):
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} registered twice")
         _REGISTRY[key] = ModelEntry(key, family, layout, tuple(mean), tuple(std), source, fn,
-                                    fixed_input, fixed_input or min_input, weights)
+                                    fixed_input, fixed_input or min_input,
+                                    fixed_frames or fixed_input is not None, weights)
         return fn
     return wrap
 
@@ -59,12 +68,18 @@ def get_entry(name: str) -> ModelEntry:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
 
 
-def create_model(name: str, num_classes: int, frames: int, crop: int, **cfg) -> nn.Module:
-    """Build a registered model. Unknown keyword arguments are an error naming the model."""
+def create_model(name: str, num_classes: int, frames: int, crop: Crop, **cfg) -> nn.Module:
+    """Build a registered model for clips of `frames` frames of `crop` (side, or (height, width)).
+
+    Unknown keyword arguments are an error naming the model.
+    """
     entry = get_entry(name)
-    if entry.fixed_input and (frames, crop) != entry.fixed_input:
-        raise ValueError(f"model {name!r} needs {entry.fixed_input[0]} frames of "
-                         f"{entry.fixed_input[1]}x{entry.fixed_input[1]}, got {frames} of {crop}x{crop}")
+    if entry.fixed_input:
+        need_frames, need_side = entry.fixed_input
+        if (frames, crop_hw(crop)) != (need_frames, (need_side, need_side)):
+            h, w = crop_hw(crop)
+            raise ValueError(f"model {name!r} needs {need_frames} frames of {need_side}x{need_side}, "
+                             f"got {frames} of {h}x{w} (height x width)")
     accepted = inspect.signature(entry.build).parameters
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:

@@ -10,7 +10,7 @@ from har.models.crnn import LSTMDecoder
 from har.models.features import FrameEncoderModel
 from har.models.freeze import freeze
 from har.models.pretrained import load_pretrained
-from har.models.registry import register_model
+from har.models.registry import Crop, register_model
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 
@@ -60,7 +60,7 @@ class ResNetCRNN(FrameEncoderModel):
 @register_model(family="c-rnn", layout="NTCHW",
                 source="seed 1: C-RNN paper, ResNet-101 encoder + LSTM decoder",
                 weights=lambda o: f"resnet{o['depth']}")
-def resnet_crnn(num_classes: int, frames: int, crop: int, depth: int = 101, pretrained: bool = False,
+def resnet_crnn(num_classes: int, frames: int, crop: Crop, depth: int = 101, pretrained: bool = False,
                 freeze: str = "none", fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
                 lstm_hidden: int = 512, lstm_layers: int = 3, head: int = 256) -> nn.Module:
     return ResNetCRNN(num_classes, depth, pretrained, freeze, tuple(fc), embed, dropout,

@@ -13,7 +13,7 @@ from torch import nn
 from har.models.features import FrameEncoderModel
 from har.models.freeze import train_last_layers
 from har.models.pretrained import load_pretrained
-from har.models.registry import register_model
+from har.models.registry import Crop, register_model
 from har.models.sequence import last_valid_output
 
 # The report's transfer-learning rule: only the last N Keras-style layers train.
@@ -101,7 +101,7 @@ class TimeDistributedRNN(FrameEncoderModel):
 
 
 def _register(encoder: str, head: str) -> None:
-    def build(num_classes: int, frames: int, crop: int, pretrained: bool = False, units: int = 128,
+    def build(num_classes: int, frames: int, crop: Crop, pretrained: bool = False, units: int = 128,
               dense=(1024, 512, 128, 64), dropout: float = 0.5,
               scratch_channels=(64, 128, 256, 512), trainable_layers: int | None = None) -> nn.Module:
         """trainable_layers: None keeps the report's rule (mobilenet 9, resnet152 24)."""

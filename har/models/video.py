@@ -17,7 +17,7 @@ from torchvision.models.video.resnet import (BasicBlock, BasicStem, Conv2Plus1D,
 from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from har.models.pretrained import load_pretrained
-from har.models.registry import register_model
+from har.models.registry import Crop, register_model
 
 KINETICS = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
 FAMILY = "torchvision-video"
@@ -63,28 +63,28 @@ def _resnet3d(name: str, num_classes: int, pretrained: bool, layers) -> nn.Modul
 
 @register_model(family=FAMILY, layout="NCTHW", source="Tran et al. 2018 (R3D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], weights=lambda o: "r3d_18")
-def r3d_18(num_classes: int, frames: int, crop: int, pretrained: bool = False,
+def r3d_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
            layers=(2, 2, 2, 2)) -> nn.Module:
     return _resnet3d("r3d_18", num_classes, pretrained, layers)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Tran et al. 2018 (MC3), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], weights=lambda o: "mc3_18")
-def mc3_18(num_classes: int, frames: int, crop: int, pretrained: bool = False,
+def mc3_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
            layers=(2, 2, 2, 2)) -> nn.Module:
     return _resnet3d("mc3_18", num_classes, pretrained, layers)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Tran et al. 2018 (R(2+1)D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], weights=lambda o: "r2plus1d_18")
-def r2plus1d_18(num_classes: int, frames: int, crop: int, pretrained: bool = False,
+def r2plus1d_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
                 layers=(2, 2, 2, 2)) -> nn.Module:
     return _resnet3d("r2plus1d_18", num_classes, pretrained, layers)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Xie et al. 2018 (S3D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], min_input=(8, 64), weights=lambda o: "s3d")
-def s3d(num_classes: int, frames: int, crop: int, pretrained: bool = False) -> nn.Module:
+def s3d(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> nn.Module:
     net = tv.s3d(weights=None)
     # torchvision pools a fixed 2x7x7 window, which only fits 16+ frames of 224x224.
     # Adaptive pooling is the same operation there (the window is the whole map) and
@@ -95,7 +95,7 @@ def s3d(num_classes: int, frames: int, crop: int, pretrained: bool = False) -> n
 
 @register_model(family=FAMILY, layout="NCTHW", source="Li et al. 2022 (MViTv2), torchvision, Kinetics-400",
                 mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), fixed_input=(16, 224), weights=lambda o: "mvit_v2_s")
-def mvit_v2_s(num_classes: int, frames: int, crop: int, pretrained: bool = False) -> nn.Module:
+def mvit_v2_s(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> nn.Module:
     # Its relative position tables are sized for 16x224x224 at construction, and
     # torchvision's builder hard-codes that size: no reduced variant.
     return _pretrained_then_head(tv.mvit_v2_s(weights=None), "mvit_v2_s", pretrained, num_classes)
@@ -103,7 +103,7 @@ def mvit_v2_s(num_classes: int, frames: int, crop: int, pretrained: bool = False
 
 @register_model(family=FAMILY, layout="NCTHW", source="Liu et al. 2022 (Video Swin), torchvision, Kinetics-400",
                 weights=lambda o: "swin3d_t")
-def swin3d_t(num_classes: int, frames: int, crop: int, pretrained: bool = False,
+def swin3d_t(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
              embed_dim: int = 96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
              window_size=(8, 7, 7)) -> nn.Module:
     size = {"embed_dim": embed_dim, "depths": list(depths), "num_heads": list(num_heads),
