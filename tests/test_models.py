@@ -1,5 +1,7 @@
 """Every registered model trains: forward and backward on a tiny clip."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,12 @@ def test_har_models_lists_the_configured_models_at_their_sizes(capsys, monkeypat
         model = create_model(spec.arch, 8, tc.frames, tc.crop, **spec.model)
         assert rows[name][3] == f"{tc.frames}x{tc.crop}"  # frames x side: every crop here is square
         assert rows[name][4] == f"{count_parameters(model)[0]:,}"
+
+
+def test_importing_the_models_does_not_import_torchvision():
+    # torchvision takes over a second to import; `har predict`, `har serve` and every stage
+    # import har.models, and only the builders of torchvision-based models need it.
+    code = ("import sys, har.models, har.checkpoint, har.predict, har.cli; "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

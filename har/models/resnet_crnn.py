@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from har.models.crnn import LSTMDecoder
@@ -24,6 +23,8 @@ def resnet_trunk(depth: int, pretrained: bool, freeze_what: str = "none") -> tup
         raise ValueError(f"resnet depth must be one of {RESNET_DEPTHS}, got {depth}")
     if freeze_what not in ("none", "backbone"):
         raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
+    import torchvision.models  # here, not at the top: see har/models/video.py's _resnet3d
+
     net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
     if pretrained:
         load_pretrained(net, f"resnet{depth}")

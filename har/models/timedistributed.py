@@ -7,7 +7,6 @@ Six variants: encoder scratch / mobilenet / resnet152 x head lstm / gru.
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from har.models.features import FrameEncoderModel
@@ -42,7 +41,9 @@ class ScratchEncoder(nn.Module):
 
 def mobilenet_encoder(pretrained: bool) -> nn.Module:
     """torchvision MobileNetV2 features + global average pool (Keras MobileNet with pooling='avg')."""
-    net = torchvision.models.mobilenet_v2(weights=None)
+    from torchvision.models import mobilenet_v2  # imported late: see har/models/video.py's _resnet3d
+
+    net = mobilenet_v2(weights=None)
     if pretrained:
         load_pretrained(net, "mobilenet_v2")
     enc = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -57,7 +58,9 @@ def resnet152_encoder(pretrained: bool) -> nn.Module:
     convolution). torchvision ships only the original post-activation ResNet-152, so
     that is what this is; its ImageNet weights differ from the report's.
     """
-    net = torchvision.models.resnet152(weights=None)
+    from torchvision.models import resnet152  # imported late: see har/models/video.py's _resnet3d
+
+    net = resnet152(weights=None)
     if pretrained:
         load_pretrained(net, "resnet152")
     out_dim = net.fc.in_features

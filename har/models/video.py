@@ -10,11 +10,7 @@ variant on CPU. The defaults are torchvision's, and pretrained weights need them
 
 from __future__ import annotations
 
-import torchvision.models.video as tv
 from torch import nn
-from torchvision.models.video.resnet import (BasicBlock, BasicStem, Conv2Plus1D, Conv3DNoTemporal,
-                                             Conv3DSimple, R2Plus1dStem, VideoResNet)
-from torchvision.models.video.swin_transformer import SwinTransformer3d
 
 from har.models.pretrained import load_pretrained
 from har.models.registry import Crop, register_model
@@ -22,12 +18,6 @@ from har.models.registry import Crop, register_model
 KINETICS = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
 FAMILY = "torchvision-video"
 
-# (convolution of each of the 4 stages, stem) as torchvision builds them.
-_RESNET3D = {
-    "r3d_18": ([Conv3DSimple] * 4, BasicStem),
-    "mc3_18": ([Conv3DSimple] + [Conv3DNoTemporal] * 3, BasicStem),
-    "r2plus1d_18": ([Conv2Plus1D] * 4, R2Plus1dStem),
-}
 _SWIN3D_T = {"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24],
              "window_size": [8, 7, 7]}
 
@@ -55,8 +45,16 @@ def _pretrained_then_head(net: nn.Module, name: str, pretrained: bool, num_class
 
 
 def _resnet3d(name: str, num_classes: int, pretrained: bool, layers) -> nn.Module:
+    # torchvision is imported where a model is built, in every builder of har.models: it
+    # takes 1.4 s to import, which every `har` command and stage would otherwise pay.
+    from torchvision.models.video.resnet import (BasicBlock, BasicStem, Conv2Plus1D, Conv3DNoTemporal,
+                                                 Conv3DSimple, R2Plus1dStem, VideoResNet)
+
     _require_default_size(name, pretrained, {"layers": list(layers)}, {"layers": [2, 2, 2, 2]})
-    convs, stem = _RESNET3D[name]
+    # (convolution of each of the 4 stages, stem) as torchvision builds them.
+    convs, stem = {"r3d_18": ([Conv3DSimple] * 4, BasicStem),
+                   "mc3_18": ([Conv3DSimple] + [Conv3DNoTemporal] * 3, BasicStem),
+                   "r2plus1d_18": ([Conv2Plus1D] * 4, R2Plus1dStem)}[name]
     net = VideoResNet(BasicBlock, convs, list(layers), stem, num_classes=400)
     return _pretrained_then_head(net, name, pretrained, num_classes)
 
@@ -85,7 +83,9 @@ def r2plus1d_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = Fa
 @register_model(family=FAMILY, layout="NCTHW", source="Xie et al. 2018 (S3D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], min_input=(8, 64), weights=lambda o: "s3d")
 def s3d(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> nn.Module:
-    net = tv.s3d(weights=None)
+    from torchvision.models.video import s3d as torchvision_s3d
+
+    net = torchvision_s3d(weights=None)
     # torchvision pools a fixed 2x7x7 window, which only fits 16+ frames of 224x224.
     # Adaptive pooling is the same operation there (the window is the whole map) and
     # also accepts smaller inputs; it has no weights, so pretrained loading is unaffected.
@@ -98,7 +98,9 @@ def s3d(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> 
 def mvit_v2_s(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> nn.Module:
     # Its relative position tables are sized for 16x224x224 at construction, and
     # torchvision's builder hard-codes that size: no reduced variant.
-    return _pretrained_then_head(tv.mvit_v2_s(weights=None), "mvit_v2_s", pretrained, num_classes)
+    from torchvision.models.video import mvit_v2_s as torchvision_mvit_v2_s
+
+    return _pretrained_then_head(torchvision_mvit_v2_s(weights=None), "mvit_v2_s", pretrained, num_classes)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Liu et al. 2022 (Video Swin), torchvision, Kinetics-400",
@@ -109,6 +111,8 @@ def swin3d_t(num_classes: int, frames: int, crop: Crop, pretrained: bool = False
     size = {"embed_dim": embed_dim, "depths": list(depths), "num_heads": list(num_heads),
             "window_size": list(window_size)}
     _require_default_size("swin3d_t", pretrained, size, _SWIN3D_T)
+    from torchvision.models.video.swin_transformer import SwinTransformer3d
+
     # The same class and arguments as torchvision's swin3d_t builder, so its weights load.
     net = SwinTransformer3d(patch_size=[2, 4, 4], stochastic_depth_prob=0.1, num_classes=400, **size)
     return _pretrained_then_head(net, "swin3d_t", pretrained, num_classes)
