@@ -39,7 +39,7 @@ Run (from the project root, with the dev venv):
     python benchmarks/feature_cache.py --json out.json # also write the result as JSON
 
 JSON is written only when --json is given. `run(quick, repeats, **options) -> dict`
-is the entry point for a runner of all benchmarks (benchmarks/run.py, to come);
+is the entry point for benchmarks/run.py, the runner of all benchmarks;
 `format_table(result)` renders the same table the script prints.
 """
 
@@ -49,8 +49,6 @@ import argparse
 import copy
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -59,6 +57,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
+from common import BUSY_CPU, machine_info, write_json  # noqa: E402
 
 from har.data import ClipDataset, Preprocessing
 from har.engine import make_loader, train_one_epoch
@@ -77,7 +78,6 @@ DEFAULTS = {"videos": 96, "classes": 8, "frames": 8, "crop": 112, "depth": 18, "
 QUICK = {"videos": 8, "crop": 64}
 DEFAULT_REPEATS = 3
 QUICK_REPEATS = 2
-BUSY_CPU = 0.2  # share of the CPU busy just before the run above which the table warns
 
 
 def make_videos(root: Path, count: int, classes: int, short_side: int, seed: int) -> list[dict]:
@@ -103,40 +103,6 @@ def make_videos(root: Path, count: int, classes: int, short_side: int, seed: int
         rows.append({"id": rel[:-4], "frames": rel, "frames_stored": str(STORED_FRAMES),
                      "label": str(label)})
     return rows
-
-
-def cpu_busy(window: float = 0.5) -> float | None:
-    """Fraction of all cores busy over `window` seconds (/proc/stat), None where unavailable."""
-    def sample():
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields), idle
-    try:
-        total0, idle0 = sample()
-        time.sleep(window)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(),
-            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "interop_threads": torch.get_num_interop_threads(),
-            "python": platform.python_version(), "platform": platform.platform(),
-            # Other processes on the machine distort timings (see the table's warning).
-            "cpu_busy_before": cpu_busy(),
-            "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
 
 
 def _stats(times: list[tuple[float, float]]) -> dict:
@@ -315,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.quick, args.repeats, **options)
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0
 
 

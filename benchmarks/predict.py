@@ -45,6 +45,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
+from common import BUSY_CPU, cpu_busy, write_json  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "fixtures" / "videos" / "mmaction2__tests_data__test.avi"
 TRAINED = ROOT / "models" / "cnn3d" / "model.pt"
@@ -53,21 +56,6 @@ DEFAULTS = {"clients": 8, "requests": 25}  # requests per client
 QUICK = {"clients": 8, "requests": 2}
 DEFAULT_REPEATS = 5
 QUICK_REPEATS = 2
-BUSY_CPU = 0.2  # share of the CPU busy just before the run above which the table warns
-
-
-def cpu_busy(window: float = 0.5) -> float | None:
-    """Fraction of all cores busy over `window` seconds (/proc/stat), None where unavailable."""
-    def sample():
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    try:
-        total0, idle0 = sample()
-        time.sleep(window)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -279,9 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                  requests=args.requests)
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0
 
 

@@ -1,0 +1,237 @@
+"""What the benchmark scripts share: the machine they ran on, how busy its CPU was,
+median/min/max summaries, one reported figure, and writing a result as JSON.
+
+benchmarks/ is a folder of scripts, not a package: each script puts this folder on
+sys.path and imports this module as `common`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+
+# har.extract's progress bar would garble the tables; tqdm reads this when first imported.
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+_LOAD_LOCK = threading.RLock()
+BUSY_CPU = 0.2  # share of the CPU used by other processes above which a timing is flagged
+
+
+def _proc_stat() -> tuple[int, int]:
+    """(all jiffies, idle + iowait jiffies) since boot, summed over all cores."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)
+
+
+def cpu_busy(window: float = 0.5) -> float | None:
+    """Fraction of all cores busy over `window` seconds (/proc/stat), None where unavailable."""
+    try:
+        total0, idle0 = _proc_stat()
+        time.sleep(window)
+        total1, idle1 = _proc_stat()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+class OtherLoad:
+    """Share of the machine's CPU that *other* processes used while a measurement ran.
+
+    /proc/stat's busy time minus this process's own CPU time (all threads, and the
+    children it has waited for: ffmpeg, dvc, `har serve`). Use as a context manager;
+    `.value` is None where /proc/stat is unavailable.
+    """
+
+    def __init__(self):
+        self.value: float | None = None
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __enter__(self):
+        try:
+            self._start = (_proc_stat(), self._own())
+        except (OSError, ValueError, IndexError):
+            self._start = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._start is None:
+            return False
+        try:
+            (total0, idle0), own0 = self._start
+            total1, idle1 = _proc_stat()
+        except (OSError, ValueError, IndexError):
+            return False
+        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        elapsed = max(1, total1 - total0)  # jiffies, all cores
+        busy = (elapsed - (idle1 - idle0)) / hz
+        own = self._own() - own0
+        self.value = min(1.0, max(0.0, (busy - own) / (elapsed / hz)))
+        return False
+
+
+def cpu_model() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return cpu
+
+
+def machine_info() -> dict:
+    """The CPU model, core count and software versions; how busy the CPU was just before."""
+    import torch
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(),
+            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "python": platform.python_version(), "platform": platform.platform(),
+            # Other processes on the machine distort timings (see the table's warning).
+            "cpu_busy_before": cpu_busy(),
+            "loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+def summary(values: list[float]) -> dict:
+    """median, min and max of repeated measurements, and the measurements themselves."""
+    if not values:
+        raise ValueError("no measurements")
+    return {"values": list(values), "median": statistics.median(values), "min": min(values),
+            "max": max(values)}
+
+
+def figure(name: str, unit: str, values: list[float] | None, *, higher_is_better: bool = True,
+           baseline: dict | None = None, target: dict | None = None, busy: float | None = None,
+           note: str = "", skipped: str | None = None, stats: dict | None = None) -> dict:
+    """One reported figure: median/min/max of `values` in `unit`, its baseline and target.
+
+    baseline: {"name": ..., "values": [...]} measured in the same run on the same inputs
+    (ratio = our median / the baseline's median), or None. target: {"of": "ratio" or
+    "value", "op": ">=" or "<=", "value": x, "why": ...}, or None (reported, no target).
+    skipped: the reason the figure was not measured (its numbers are then None).
+    """
+    fig = {"name": name, "unit": unit, "higher_is_better": higher_is_better,
+           "median": None, "min": None, "max": None, "values": [],
+           "baseline": None, "ratio": None, "target": target, "met": None,
+           "cpu_busy_other": busy, "busy": busy is not None and busy >= BUSY_CPU,
+           "note": note, "skipped": skipped}
+    if stats is not None:  # already summarised elsewhere: {"median", "min", "max"} (+ "values")
+        fig.update({"values": stats.get("values", []), "median": stats["median"], "min": stats["min"],
+                    "max": stats["max"]})
+    elif skipped is not None or not values:
+        fig["skipped"] = skipped or "not measured"
+        return fig
+    else:
+        fig.update(summary(values))
+    if baseline is not None:
+        base = {"name": baseline["name"], **(baseline["stats"] if "stats" in baseline
+                                             else summary(baseline["values"]))}
+        fig["baseline"] = base
+        fig["ratio"] = fig["median"] / base["median"] if base["median"] else None
+    if target is not None:
+        measured = fig["ratio"] if target["of"] == "ratio" else fig["median"]
+        if measured is not None:
+            fig["met"] = bool(measured >= target["value"] if target["op"] == ">="
+                              else measured <= target["value"])
+    return fig
+
+
+def target_text(target: dict | None) -> str:
+    if not target:
+        return ""
+    unit = "x" if target["of"] == "ratio" else f" {target.get('unit', '')}".rstrip()
+    return f"{target['op']} {target['value']:g}{unit}"
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 0.01:
+        return f"{x:.3g}" if abs(x) < 1 else f"{x:.2f}"
+    return f"{x:.2g}"
+
+
+def figures_table(figures: list[dict]) -> str:
+    """The figures as one fixed-width table: median, min, max, baseline, ratio, target, met.
+    Figures with a "section" key get a section column (benchmarks/run.py's combined table)."""
+    sectioned = any("section" in f for f in figures)
+    head = (f"{'section':<14}" if sectioned else "") + (
+        f"{'figure':<44}{'median':>10}{'min':>10}{'max':>10} {'unit':<10}"
+        f"{'baseline (median)':>20}{'ratio':>9}  {'target':<10}{'result':<8}")
+    lines = [head, "-" * len(head)]
+    for f in figures:
+        prefix = f"{f.get('section', '')[:13]:<14}" if sectioned else ""
+        if f.get("skipped"):
+            lines.append(f"{prefix}{f['name'][:43]:<44}{'':>30} {'':<10}{'':>20}{'':>9}  "
+                         f"{target_text(f['target']):<10}skipped: {f['skipped']}")
+            continue
+        base = f"{_num(f['baseline']['median'])}" if f["baseline"] else "-"
+        ratio = f"{f['ratio']:.2f}x" if f["ratio"] is not None else "-"
+        met = {True: "met", False: "MISSED", None: ""}[f["met"]]
+        busy = " busy!" if f.get("busy") else ""
+        lines.append(f"{prefix}{f['name'][:43]:<44}{_num(f['median']):>10}{_num(f['min']):>10}"
+                     f"{_num(f['max']):>10} {f['unit'][:10]:<10}{base:>20}{ratio:>9}  "
+                     f"{target_text(f['target']):<10}{met}{busy}")
+    return "\n".join(lines)
+
+
+def write_json(path: Path | str, result: dict) -> Path:
+    """Write `result` as indented JSON (parents created) and say so: the scripts' --json tail."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+def load(name: str):
+    """benchmarks/<name>.py as a module, loaded once per process under `benchmarks_<name>`
+    (the name the tests load it under too), so sections share its state (e.g. generated clips)."""
+    import importlib.util
+    import sys
+
+    key = f"benchmarks_{name}"
+    with _LOAD_LOCK:
+        return _load(key, name, importlib.util, sys)
+
+
+def _load(key, name, util, sys):
+    if key not in sys.modules:
+        spec = util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
+        module = util.module_from_spec(spec)
+        sys.modules[key] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[key]
+            raise
+    return sys.modules[key]
+
+
+def disk_usage(paths) -> tuple[int, int]:
+    """(apparent bytes, allocated bytes on disk) of files: a file takes whole filesystem blocks."""
+    apparent = allocated = 0
+    for p in paths:
+        st = os.stat(p)
+        apparent += st.st_size
+        allocated += getattr(st, "st_blocks", 0) * 512 or st.st_size
+    return apparent, allocated

@@ -1,0 +1,248 @@
+"""Benchmark: what DVC itself costs: a no-op `dvc repro`, a full one from a clean clone, and
+`dvc status` / no-op `dvc repro` at UCF101's scale of frames files.
+
+What is measured (DVC from this environment: `python -m dvc`, stage commands run with this
+environment's `python` first on PATH):
+
+  project      `dvc status` in the project root, and, only when it reports the pipeline
+               up to date, a no-op `dvc repro` there, as the user runs it (it changes
+               nothing). When the pipeline is not up to date the no-op figure is skipped
+               rather than starting a real reproduction. Target: no-op repro <= 3 s.
+  full repro   only with --full-repro (~10 min on 2 cores): `git clone` of the project's
+               HEAD (committed files only) into a temporary folder (or --clone-dir, kept),
+               then `dvc repro` there, timed once; then a no-op `dvc repro` in the clone.
+               Target: <= 15 min on 2 cores.
+  UCF101 scale a scratch git + DVC repository whose one stage writes 13,320 frames files
+               (UCF101's video count) of our format (har.frames.save_frames, tiny frames:
+               DVC's cost is per file, not per byte): the first `dvc repro` (hashing and
+               caching every file), then `dvc status` and a no-op `dvc repro`, timed
+               `--repeats` times. Target: no-op repro <= 3 s, as for the default pipeline.
+
+    python benchmarks/dvc_overhead.py [--quick] [--repeats N] [--files N]
+                                      [--full-repro [--clone-dir DIR]] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
+from common import OtherLoad, figure, figures_table, machine_info, write_json  # noqa: E402
+
+from har.frames import save_frames  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "dvc_overhead"
+DEFAULTS = {"files": 13_320, "full_repro": False, "clone_dir": None}
+QUICK = {"files": 200}
+DEFAULT_REPEATS = 3
+QUICK_REPEATS = 1
+NOOP_TARGET_S = 3.0
+FULL_TARGET_S = 15 * 60.0
+CLASSES = 101
+
+
+def _env(pythonpath: Path | None = None) -> dict:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+           # The stages' `python` is this environment's.
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    if pythonpath is not None:  # a clone's own har package, before the editable install's
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def dvc(args: list[str], cwd: Path, env: dict | None = None, check: bool = True
+        ) -> tuple[float, subprocess.CompletedProcess]:
+    """(wall seconds, completed process) of `python -m dvc ARGS` in `cwd`."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env or _env(),
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if check and done.returncode != 0:
+        raise RuntimeError(f"dvc {' '.join(args)} in {cwd} failed ({done.returncode}):\n"
+                           f"{(done.stderr or done.stdout)[-2000:]}")
+    return seconds, done
+
+
+def _status(cwd: Path, env: dict | None = None) -> tuple[float, dict]:
+    seconds, done = dvc(["status", "--json"], cwd, env)
+    text = done.stdout.strip()
+    return seconds, json.loads(text[text.index("{"):]) if "{" in text else {}
+
+
+def project(repeats: int) -> tuple[list[dict], dict]:
+    """dvc status in the project and, when up to date, a no-op dvc repro."""
+    status_s, repro_s = [], []
+    with OtherLoad() as busy:
+        for _ in range(repeats):
+            seconds, status = _status(ROOT)
+            status_s.append(seconds)
+        if not status:
+            for _ in range(repeats):
+                seconds, _ = dvc(["repro"], ROOT)
+                repro_s.append(seconds)
+    changed = sorted(status)
+    skipped = (None if not status else
+               f"pipeline not up to date ({len(changed)} stages changed)")
+    figures = [
+        figure("dvc status, project", "s", status_s, higher_is_better=False, busy=busy.value,
+               note="reported, no target"),
+        figure("no-op dvc repro, project", "s", repro_s, higher_is_better=False, busy=busy.value,
+               target={"of": "value", "op": "<=", "value": NOOP_TARGET_S, "unit": "s"},
+               skipped=skipped),
+    ]
+    return figures, {"up_to_date": not status, "changed_stages": changed[:20]}
+
+
+def full_repro(clone_dir: Path | None, repeats: int) -> tuple[list[dict], dict]:
+    """git clone of HEAD, dvc repro there (timed once), then a no-op dvc repro there."""
+    keep = clone_dir is not None
+    tmp = None if keep else tempfile.TemporaryDirectory(prefix="har-bench-clone-")
+    target = Path(clone_dir) if keep else Path(tmp.name) / "har"
+    try:
+        if target.exists() and any(target.iterdir()):
+            raise FileExistsError(f"{target}: --clone-dir must be new or empty")
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        start = time.perf_counter()
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(target)], check=True)
+        clone_s = time.perf_counter() - start
+        env = _env(pythonpath=target)
+        with OtherLoad() as busy:
+            full_s, _ = dvc(["repro"], target, env)
+            noop = [dvc(["repro"], target, env)[0] for _ in range(repeats)]
+        figures = [
+            figure("full dvc repro, clean clone", "s", [full_s], higher_is_better=False,
+                   busy=busy.value, note=f"commit {head[:10]}, git clone took {clone_s:.1f} s",
+                   target={"of": "value", "op": "<=", "value": FULL_TARGET_S, "unit": "s"}),
+            figure("no-op dvc repro, clean clone", "s", noop, higher_is_better=False, busy=busy.value,
+                   target={"of": "value", "op": "<=", "value": NOOP_TARGET_S, "unit": "s"}),
+        ]
+        return figures, {"commit": head, "clone_dir": str(target) if keep else None,
+                         "clone_s": clone_s}
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+MAKE = textwrap.dedent("""\
+    import shutil, sys
+    from pathlib import Path
+    count, classes = int(sys.argv[1]), int(sys.argv[2])
+    out = Path("frames")
+    shutil.rmtree(out, ignore_errors=True)
+    for i in range(count):
+        path = out / f"c{i % classes:03d}" / f"v{i:05d}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile("one.npz", path)
+    """)
+
+
+def ucf_scale(files: int, repeats: int) -> tuple[list[dict], dict]:
+    with tempfile.TemporaryDirectory(prefix="har-bench-dvc-") as tmp:
+        repo = Path(tmp)
+        rng = np.random.default_rng(0)
+        save_frames(repo / "one.npz", rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8))
+        (repo / "make.py").write_text(MAKE)
+        (repo / "dvc.yaml").write_text(textwrap.dedent(f"""\
+            stages:
+              extract:
+                cmd: python make.py {files} {CLASSES}
+                deps: [make.py, one.npz]
+                outs: [frames]
+            """))
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        dvc(["init", "-q"], repo)
+        dvc(["config", "core.analytics", "false"], repo)
+        with OtherLoad() as busy:
+            first_s, _ = dvc(["repro"], repo)
+            status_s, noop_s = [], []
+            for _ in range(repeats):
+                seconds, status = _status(repo)
+                if status:
+                    raise RuntimeError(f"scratch pipeline not up to date after dvc repro: {status}")
+                status_s.append(seconds)
+                noop_s.append(dvc(["repro"], repo)[0])
+        written = sum(1 for _ in (repo / "frames").rglob("*.npz"))
+        file_bytes = (repo / "one.npz").stat().st_size
+    label = f"{files:,} frames files"
+    figures = [
+        figure(f"first dvc repro, {label}", "s", [first_s], higher_is_better=False, busy=busy.value,
+               note="runs the stage, hashes and caches every file; reported, no target"),
+        figure(f"dvc status, {label}", "s", status_s, higher_is_better=False, busy=busy.value,
+               note="reported, no target"),
+        figure(f"no-op dvc repro, {label}", "s", noop_s, higher_is_better=False, busy=busy.value,
+               target={"of": "value", "op": "<=", "value": NOOP_TARGET_S, "unit": "s"}),
+    ]
+    return figures, {"files": written, "file_bytes": file_bytes, "classes": CLASSES}
+
+
+def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
+    """Run the benchmark; options: files (UCF101-scale count), full_repro (bool), clone_dir."""
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None}}
+    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    if cfg["clone_dir"] is not None and not cfg["full_repro"]:
+        raise ValueError("clone_dir needs full_repro")
+    machine = machine_info()
+    version = subprocess.run([sys.executable, "-m", "dvc", "--version"], capture_output=True,
+                             text=True, env=_env()).stdout.strip()
+    figures, details = project(repeats)
+    result = {"project": details}
+    if cfg["full_repro"]:
+        more, result["full_repro"] = full_repro(cfg["clone_dir"], repeats)
+        figures += more
+    else:
+        figures += [figure("full dvc repro, clean clone", "s", None, skipped="not run (--full-repro)",
+                           target={"of": "value", "op": "<=", "value": FULL_TARGET_S, "unit": "s"})]
+    more, result["ucf_scale"] = ucf_scale(cfg["files"], repeats)
+    figures += more
+    return {"benchmark": NAME, "quick": quick, "machine": machine,
+            "config": {**cfg, "clone_dir": str(cfg["clone_dir"]) if cfg["clone_dir"] else None,
+                       "repeats": repeats, "dvc": version},
+            **result, "figures": figures}
+
+
+def format_table(result: dict) -> str:
+    c = result["config"]
+    return "\n".join([
+        f"DVC overhead benchmark{' (quick)' if result['quick'] else ''}: dvc {c['dvc']}, "
+        f"{c['repeats']} repeat(s), {c['files']:,} files at UCF101 scale", "",
+        figures_table(result["figures"])])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="200 files: checks that it runs")
+    parser.add_argument("--repeats", type=int, help=f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
+    parser.add_argument("--files", type=int, help=f"default {DEFAULTS['files']:,} (UCF101's videos)")
+    parser.add_argument("--full-repro", action="store_true",
+                        help="also time a full dvc repro from a clean clone (~10 min on 2 cores)")
+    parser.add_argument("--clone-dir", type=Path, help="clone there and keep it (with --full-repro)")
+    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    args = parser.parse_args(argv)
+    result = run(args.quick, args.repeats, files=args.files, full_repro=args.full_repro or None,
+                 clone_dir=args.clone_dir)
+    print(format_table(result))
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

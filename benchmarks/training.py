@@ -1,0 +1,173 @@
+"""Benchmark: training clips per second of every model params.yaml trains, at its configured size.
+
+What is measured: for each entry of params.yaml's `models:`, the model built as the train
+stage builds it (har.models.create_model with the entry's arch and options, its train
+section's frames, crop and batch size), Adam at its lr, and har.engine.train_one_epoch
+over in-memory random clips of the model's input shape (so the figure is the training
+step alone: forward, loss, backward, optimiser step; loading is benchmarks/loading.py's).
+One warm-up batch, then `--repeats` epochs of `--batches` batches; clips per second =
+clips / epoch time. On CPU, with torch's default threads.
+
+On a GPU (when CUDA is available) the same again with AMP and channels_last, as the train
+stage runs there, and the GPU utilisation torch.cuda.utilization() reports during it;
+on CPU those figures say "no GPU". A model whose encoder is fully frozen trains on the
+feature cache in the pipeline (benchmarks/feature_cache.py measures that); here it is
+timed on pixels and marked.
+
+No target (issue 7 asks for the figures); the ratio column is empty.
+
+    python benchmarks/training.py [--quick] [--repeats N] [--batches N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
+from common import OtherLoad, figure, figures_table, machine_info, write_json  # noqa: E402
+
+from har.config import load_params  # noqa: E402
+from har.data import Preprocessing  # noqa: E402
+from har.engine import make_loader, to_channels_last, train_one_epoch  # noqa: E402
+from har.models import count_parameters, create_model  # noqa: E402
+from har.models.features import frozen_encoder  # noqa: E402
+
+NAME = "training"
+DEFAULTS = {"batches": 2, "classes": 101, "seed": 0}
+QUICK = {"batches": 1}
+DEFAULT_REPEATS = 3
+QUICK_REPEATS = 1
+
+
+def _crop_hw(crop) -> tuple[int, int]:
+    return (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
+
+
+def input_shape(prep: Preprocessing) -> list[int]:
+    h, w = _crop_hw(prep.crop)
+    if prep.layout == "NCTHW":
+        return [3, prep.frames, h, w]
+    return [prep.frames, 3, h, w]
+
+
+def _time_model(name: str, params, cfg: dict, repeats: int, device: torch.device,
+                amp: bool, channels_last: bool) -> dict:
+    spec, train = params.model(name), params.train_config(name)
+    prep = Preprocessing.for_model(params, name)
+    batch = min(train.batch_size, 4) if cfg.get("quick") else train.batch_size
+    torch.manual_seed(cfg["seed"])
+    model = create_model(spec.arch, cfg["classes"], train.frames, train.crop, **spec.model)
+    frozen = frozen_encoder(model) is not None
+    total, trainable = count_parameters(model)
+    model.to(device)
+    if channels_last:
+        to_channels_last(model)
+    shape = input_shape(prep)
+    n = batch * cfg["batches"]
+    data = TensorDataset(torch.randn(n, *shape), torch.randint(0, cfg["classes"], (n,)), torch.arange(n))
+    loader = make_loader(data, batch, True, 0, cfg["seed"])
+    warm = make_loader(TensorDataset(*(t[:batch] for t in data.tensors)), batch, False, 0, cfg["seed"])
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train.lr,
+                                 weight_decay=train.weight_decay)
+    use_scaler = amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+    train_one_epoch(model, warm, optimizer, device, scaler, amp)  # warm-up: allocations, kernels
+    seconds, utilisation = [], []
+    with OtherLoad() as busy:
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            train_one_epoch(model, loader, optimizer, device, scaler, amp)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                try:
+                    utilisation.append(float(torch.cuda.utilization(device)))
+                except Exception:  # noqa: BLE001 - needs pynvml; not measured without it
+                    pass
+            seconds.append(time.perf_counter() - start)
+    return {"model": name, "arch": spec.arch, "batch_size": batch, "input": shape,
+            "params": total, "trainable_params": trainable, "frozen_encoder": frozen,
+            "clips_per_s": [n / s for s in seconds], "seconds": seconds, "busy": busy.value,
+            "gpu_utilisation": utilisation}
+
+
+def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
+    """Run the benchmark; options override DEFAULTS (batches, classes, seed) and `models`
+    (a list of params.yaml model names; default all)."""
+    models = options.pop("models", None)
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None},
+           "quick": quick}
+    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
+    machine = machine_info()
+    params = load_params()
+    # --quick: the first model only, a batch of at most 4: it only has to run.
+    names = list(models or (list(params.models)[:1] if quick else params.models))
+    cuda = torch.cuda.is_available()
+    cpu_runs, gpu_runs, figures = [], [], []
+    for name in names:
+        r = _time_model(name, params, cfg, repeats, torch.device("cpu"), False, False)
+        cpu_runs.append(r)
+        note = (f"batch {r['batch_size']}, input {r['input']}, {r['params']:,} params"
+                + (" (frozen encoder: the pipeline trains it on the feature cache)" if r["frozen_encoder"] else ""))
+        figures.append(figure(f"train {name} (CPU)", "clips/s", r["clips_per_s"], busy=r["busy"], note=note))
+    for name in names:
+        if not cuda:
+            figures.append(figure(f"train {name} (GPU, AMP, channels_last)", "clips/s", None,
+                                  skipped="no GPU"))
+            continue
+        r = _time_model(name, params, cfg, repeats, torch.device("cuda"), True, True)
+        gpu_runs.append(r)
+        figures.append(figure(f"train {name} (GPU, AMP, channels_last)", "clips/s", r["clips_per_s"],
+                              busy=r["busy"]))
+        figures.append(figure(f"GPU utilisation, {name}", "%", r["gpu_utilisation"] or None,
+                              skipped=None if r["gpu_utilisation"] else "torch.cuda.utilization unavailable"))
+    if not cuda:
+        figures.append(figure("GPU utilisation", "%", None, skipped="no GPU"))
+    return {"benchmark": NAME, "quick": quick, "machine": machine,
+            "config": {**cfg, "repeats": repeats, "models": names, "device": "cpu",
+                       "torch_threads": torch.get_num_threads(), "cuda": cuda},
+            "cpu": cpu_runs, "gpu": gpu_runs, "figures": figures}
+
+
+def format_table(result: dict) -> str:
+    c = result["config"]
+    lines = [f"training benchmark{' (quick)' if result['quick'] else ''}: {len(c['models'])} models "
+             f"from params.yaml, {c['batches']} batches per epoch, {c['repeats']} epoch(s), torch "
+             f"threads {c['torch_threads']}{'' if c['cuda'] else ', no GPU'}", ""]
+    lines.append(figures_table(result["figures"]))
+    lines.append("")
+    for r in result["cpu"]:
+        lines.append(f"  {r['model']}: {r['arch']}, batch {r['batch_size']}, input {r['input']}, "
+                     f"{r['params']:,} params ({r['trainable_params']:,} trainable)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="the first model, a batch of at most 4: checks that it runs")
+    parser.add_argument("--repeats", type=int, help=f"epochs timed, default {DEFAULT_REPEATS}, "
+                                                    f"quick {QUICK_REPEATS}")
+    parser.add_argument("--batches", type=int, help=f"per epoch, default {DEFAULTS['batches']}")
+    parser.add_argument("--models", help="comma-separated params.yaml model names (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    args = parser.parse_args(argv)
+    result = run(args.quick, args.repeats, batches=args.batches,
+                 models=args.models.split(",") if args.models else None)
+    print(format_table(result))
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""benchmarks/run.py --quick runs every section and records well-formed results.json, appending
+to its history on a second run (structure only: timings are never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ["extraction", "loading", "training", "feature_cache", "predict", "dvc_overhead", "scaling"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory, fixtures):  # predict needs ../shared/fixtures' UCF101 clip
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    done = _run("--quick", "--output", str(out), "--note", "first")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out, done.stdout
+
+
+def _check_figure(f: dict) -> None:
+    for key in ("name", "unit", "median", "min", "max", "values", "baseline", "ratio", "target",
+                "met", "busy", "cpu_busy_other", "skipped"):
+        assert key in f, (f["name"], key)
+    if f["skipped"]:
+        assert f["median"] is None and f["met"] is None
+        return
+    assert f["min"] <= f["median"] <= f["max"], f
+    if f["baseline"] is not None:
+        b = f["baseline"]
+        assert b["min"] <= b["median"] <= b["max"] and f["ratio"] == pytest.approx(f["median"] / b["median"])
+    else:
+        assert f["ratio"] is None
+    if f["target"] is not None:
+        assert f["target"]["op"] in (">=", "<=") and f["target"]["of"] in ("ratio", "value")
+        assert isinstance(f["met"], bool)
+    else:
+        assert f["met"] is None
+
+
+def test_every_section_reports_figures(quick):
+    out, stdout = quick
+    data = json.loads(out.read_text())
+    assert data["schema"] == 1 and data["machine"]["cpu"] and data["machine"]["cores"] >= 1
+    assert sorted(data["sections"]) == sorted(SECTIONS)
+    for name in SECTIONS:
+        section = data["sections"][name]
+        assert section["quick"] is True and not section.get("error"), section.get("error")
+        assert section["figures"], name
+        for f in section["figures"]:
+            _check_figure(f)
+    names = {name: [f["name"] for f in data["sections"][name]["figures"]] for name in SECTIONS}
+    assert "extract vs decode-only limit" in names["extraction"]
+    assert "extract vs naive ffmpeg->JPEG" in names["extraction"]
+    assert "loading vs per-frame PIL JPEGs" in names["loading"]
+    assert "epochs/s, feature cache vs live encoder" in names["feature_cache"]
+    full = next(f for f in data["sections"]["dvc_overhead"]["figures"] if f["name"].startswith("full dvc repro"))
+    assert full["skipped"] == "not run (--full-repro)"
+    assert "all figures" in stdout and "total runtime" in stdout
+    assert len(data["history"]) == 1 and data["history"][0]["note"] == "first"
+
+
+def test_a_second_run_appends_to_the_history(quick):
+    out, _ = quick
+    before = json.loads(out.read_text())
+    done = _run("--quick", "--only", "training", "--output", str(out), "--note", "second")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert [h["note"] for h in data["history"]] == ["first", "second"]
+    assert list(data["history"][1]["sections"]) == ["training"]
+    assert data["history"][0] == before["history"][0]
+    # Only the section that ran is replaced; the others keep their earlier result.
+    assert data["sections"]["extraction"] == before["sections"]["extraction"]
+    assert data["sections"]["training"]["measured_at"] >= before["sections"]["training"]["measured_at"]
+    for f in data["history"][1]["sections"]["training"]["figures"]:
+        assert {"median", "min", "max", "ratio", "target", "met"} <= set(f)
+
+
+def test_unknown_section_is_refused():
+    done = _run("--only", "extraction,nope", "--output", "/dev/null")
+    assert done.returncode != 0 and "unknown section" in done.stderr
