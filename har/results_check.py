@@ -2,15 +2,19 @@
 
 The metrics and reports/results.md are committed to git (`cache: false` in dvc.yaml), so a
 reviewer, `dvc metrics diff` and `dvc plots diff` see them without pulling anything. That
-makes them editable by hand, so CI checks three links of the chain:
+makes them editable by hand, and stale when code changes without a new run, so CI checks
+every link of the chain:
 
-1. every committed metrics file and reports/results.md has the hash dvc.lock recorded when
+1. dvc.lock was written by this commit's code and params: every stage's source files
+   (its dependencies that no stage produces) and params have the hashes and values it
+   records; otherwise the results predate a change and `dvc repro` must run;
+2. every committed metrics file and reports/results.md has the hash dvc.lock recorded when
    the pipeline wrote it (an edit after the run breaks this);
-2. reports/results.md is exactly what the report code renders from metrics/ and params.yaml;
-3. the block of README.md between the markers below is that same rendering.
+3. reports/results.md is exactly what the report code renders from metrics/ and params.yaml;
+4. the block of README.md between the markers below is that same rendering.
 
-    python -m har.results_check                 # all three; exit 1 and say what differs
-    python -m har.results_check --no-readme     # 1 and 2 only (a run of another profile)
+    python -m har.results_check                 # all four; exit 1 and say what differs
+    python -m har.results_check --no-readme     # 1 to 3 only (after a run of another profile)
     python -m har.results_check --update-readme # rewrite README's block from metrics/
 
 The README's block is rendered from the committed metrics, never typed: after a new
@@ -64,6 +68,11 @@ def with_readme_block(text: str, block: str) -> str:
     return f"{before}{START}\n{block}{END}{after}"
 
 
+def _dvc_ignored(rel: Path) -> bool:
+    """What .dvcignore leaves out of a directory's hash: Python's bytecode caches."""
+    return "__pycache__" in rel.parts or rel.suffix == ".pyc"
+
+
 def dvc_md5(path: Path) -> str:
     """The hash DVC 3 records for a file (md5 of its bytes) or a directory (".dir" manifest)."""
     if path.is_file():
@@ -71,20 +80,63 @@ def dvc_md5(path: Path) -> str:
     # A directory's hash is the md5 of its manifest: files sorted by relative path, as JSON.
     entries = sorted(({"md5": hashlib.md5(f.read_bytes()).hexdigest(),
                        "relpath": f.relative_to(path).as_posix()}
-                      for f in path.rglob("*") if f.is_file()), key=lambda e: e["relpath"])
+                      for f in path.rglob("*")
+                      if f.is_file() and not _dvc_ignored(f.relative_to(path))),
+                     key=lambda e: e["relpath"])
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
-def committed_outputs(lock: dict, models: list[str]) -> dict[str, str]:
-    """path -> md5 of every dvc.lock output that git carries: metrics/ and reports/results.md.
+def current_stages(lock: dict, models: list[str]) -> dict[str, dict]:
+    """dvc.lock's stages of params.yaml's `models` (and the stages not per model).
 
-    Only stages of params.yaml's `models`: DVC keeps the lock entries of a model removed
-    from params.yaml, and its old metrics are no longer published.
+    DVC keeps the lock entries of a model removed from params.yaml; they no longer count.
     """
+    return {name: stage for name, stage in (lock.get("stages") or {}).items()
+            if "@" not in name or name.split("@", 1)[1] in models}
+
+
+def _lookup(params: dict, dotted: str):
+    value = params
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+_MISSING = object()
+
+
+def stale_problems(root: Path, lock: dict, params: dict, models: list[str]) -> list[str]:
+    """Stages whose source files or params differ from what dvc.lock recorded when they ran."""
+    stages = current_stages(lock, models)
+    produced = [o["path"] for stage in stages.values() for o in stage.get("outs", [])]
+    stale: dict[str, list[str]] = {}
+    for name, stage in stages.items():
+        changed = []
+        for dep in stage.get("deps", []):
+            path = dep["path"]
+            if any(path == out or path.startswith(f"{out}/") or out.startswith(f"{path}/")
+                   for out in produced):
+                continue  # data made by stages (metrics/ holds outputs): checked as outputs
+            if not (root / path).exists() or dvc_md5(root / path) != dep["md5"]:
+                changed.append(path)
+        for values in (stage.get("params") or {}).values():
+            changed += [key for key, value in values.items() if _lookup(params, key) != value]
+        if changed:
+            stale[name] = changed
+    if not stale:
+        return []
+    listing = "\n".join(f"  {name}: {', '.join(changed)}" for name, changed in stale.items())
+    return [f"{LOCK}: the results predate changes to code or params of {len(stale)} stage(s); "
+            "run `dvc repro`, then `python -m har.results_check --update-readme`, and commit "
+            f"dvc.lock, metrics/, reports/results.md and README.md together:\n{listing}"]
+
+
+def committed_outputs(lock: dict, models: list[str]) -> dict[str, str]:
+    """path -> md5 of every dvc.lock output that git carries: metrics/ and reports/results.md."""
     out = {}
-    for name, stage in lock.get("stages", {}).items():
-        if "@" in name and name.split("@", 1)[1] not in models:
-            continue
+    for stage in current_stages(lock, models).values():
         for o in stage.get("outs", []):
             path = o["path"]
             if path.startswith(f"{paths.METRICS.as_posix()}/") or path == RESULTS.as_posix():
@@ -92,12 +144,16 @@ def committed_outputs(lock: dict, models: list[str]) -> dict[str, str]:
     return out
 
 
-def lock_problems(root: Path) -> list[str]:
+def lock_problems(root: Path, stale: bool = True) -> list[str]:
     lock = yaml.safe_load((root / LOCK).read_text()) or {}
-    outputs = committed_outputs(lock, list(load_params(root / "params.yaml").models))
+    models = list(load_params(root / "params.yaml").models)
+    outputs = committed_outputs(lock, models)
     if not outputs:
         return [f"{LOCK}: records no metrics; run `dvc repro`"]
     problems = []
+    if stale:
+        params = yaml.safe_load((root / "params.yaml").read_text())
+        problems += stale_problems(root, lock, params, models)
     for path, md5 in sorted(outputs.items()):
         if not (root / path).exists():
             problems.append(f"{path}: missing, but {LOCK} records it; run `dvc repro`")
@@ -164,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results check: {p}", file=sys.stderr)
     if not found:
         checked = "reports/results.md" + ("" if args.no_readme else " and README.md's table")
-        print(f"results check: metrics match dvc.lock; {checked} match the report code")
+        print(f"results check: dvc.lock is this commit's code and params, metrics match it, "
+              f"and {checked} agree with the report code")
     return 1 if found else 0
 
 

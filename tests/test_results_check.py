@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def published(tmp_path) -> Path:
-    """The files the check reads, copied from the repository as committed."""
+    """The files the check reads, copied from the repository as committed: the published
+    results, and the stages' source files whose hashes dvc.lock records."""
     for name in ("README.md", "dvc.lock", "params.yaml"):
         shutil.copy2(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "metrics", tmp_path / "metrics")
+    for folder in ("metrics", "har", "stages", "videos"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "reports").mkdir()
     shutil.copy2(ROOT / "reports" / "results.md", tmp_path / "reports" / "results.md")
     return tmp_path
@@ -30,6 +32,36 @@ def published(tmp_path) -> Path:
 def test_the_committed_results_pass(published):
     # Also proves dvc_md5 computes DVC's own hashes: dvc.lock's were written by DVC,
     # including the ".dir" hash of each model's plots folder.
+    assert problems(published) == []
+
+
+def test_results_older_than_the_code_are_caught(published):
+    # A change to a model's code without a new `dvc repro`: the committed numbers are stale.
+    source = published / "har" / "models" / "cnn3d.py"
+    source.write_text(source.read_text() + "\n# changed\n")
+    found = problems(published)
+    assert len(found) == 1 and found[0].startswith("dvc.lock: the results predate changes")
+    stale = {line.split(":")[0].strip() for line in found[0].splitlines()[1:]}
+    # Every stage that imports the models: features, train (which also reads har/models)...
+    assert {f"{stage}@{m}" for stage in ("features", "train") for m in ("cnn3d", "tsn")} <= stale
+    assert "evaluate@cnn3d" not in stale and "extract" not in stale  # ...and no other
+    assert "  train@cnn3d: har/models" in found[0]
+
+
+def test_results_older_than_the_params_are_caught(published):
+    params = published / "params.yaml"
+    params.write_text(params.read_text().replace("  lr: 0.001\n", "  lr: 0.002\n", 1))
+    assert "lr: 0.002" in params.read_text()
+    found = problems(published)
+    assert "  train@cnn3d: train" in found[0] and "  report: train" in found[0]
+    assert "evaluate@cnn3d" not in found[0]
+
+
+def test_bytecode_caches_do_not_make_results_stale(published):
+    # .dvcignore leaves them out of DVC's directory hashes, and so does the check.
+    cache = published / "har" / "models" / "__pycache__"
+    cache.mkdir()
+    (cache / "cnn3d.cpython-311.pyc").write_bytes(b"\x00" * 16)
     assert problems(published) == []
 
 
