@@ -111,6 +111,21 @@ def summary(values: list[float]) -> dict:
             "max": max(values)}
 
 
+def resolve_config(options: dict, defaults: dict, quick_sizes: dict, default_repeats: int,
+                   quick_repeats: int, quick: bool, repeats: int | None) -> tuple[dict, int]:
+    """A benchmark's (config, repeats): its DEFAULTS, its QUICK sizes in --quick mode, then the
+    caller's options (None keeps the default). An option the benchmark lacks is an error."""
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    cfg = {**defaults, **(quick_sizes if quick else {}),
+           **{k: v for k, v in options.items() if v is not None}}
+    repeats = repeats or (quick_repeats if quick else default_repeats)
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    return cfg, repeats
+
+
 def figure(name: str, unit: str, values: list[float] | None, *, higher_is_better: bool = True,
            baseline: dict | None = None, target: dict | None = None, busy: float | None = None,
            note: str = "", skipped: str | None = None, stats: dict | None = None) -> dict:

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, figure, figures_table, machine_info, write_json  # noqa: E402
+from common import OtherLoad, figure, figures_table, machine_info, resolve_config, write_json  # noqa: E402
 
 from har.frames import save_frames  # noqa: E402
 
@@ -190,13 +190,7 @@ def ucf_scale(files: int, repeats: int) -> tuple[list[dict], dict]:
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options: files (UCF101-scale count), full_repro (bool), clone_dir."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None}}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     if cfg["clone_dir"] is not None and not cfg["full_repro"]:
         raise ValueError("clone_dir needs full_repro")
     machine = machine_info()

@@ -47,7 +47,8 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, disk_usage, figure, figures_table, machine_info, write_json  # noqa: E402
+from common import (  # noqa: E402
+    OtherLoad, disk_usage, figure, figures_table, machine_info, resolve_config, write_json)
 
 from har.config import load_params  # noqa: E402
 from har.extract import ExtractSettings, extract_all  # noqa: E402
@@ -181,13 +182,7 @@ def time_naive(videos: list[Path], out: Path, workers: int, frames: int) -> floa
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (clips, min_seconds, max_seconds, seed)."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None}}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     machine = machine_info()
     start = time.perf_counter()
     root = clips(cfg["clips"], cfg["min_seconds"], cfg["max_seconds"], cfg["seed"])

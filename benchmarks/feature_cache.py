@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import BUSY_CPU, machine_info, write_json  # noqa: E402
+from common import BUSY_CPU, machine_info, resolve_config, write_json  # noqa: E402
 
 from har.data import ClipDataset, Preprocessing
 from har.engine import make_loader, train_one_epoch
@@ -132,14 +132,7 @@ def break_even(build_s: float, live_s: float, cached_s: float) -> int | None:
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (videos, classes, frames, crop, depth,
     batch_size, workers, threads, seed). Returns the result dict that --json writes."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}),
-           **{k: v for k, v in options.items() if v is not None}}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     previous_threads = torch.get_num_threads()
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])

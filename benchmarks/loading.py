@@ -37,7 +37,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, figure, figures_table, load, machine_info, write_json  # noqa: E402
+from common import (  # noqa: E402
+    OtherLoad, figure, figures_table, load, machine_info, resolve_config, write_json)
 
 from har.config import load_params  # noqa: E402
 from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform  # noqa: E402
@@ -119,13 +120,7 @@ def _epoch(loader) -> float:
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (videos, seconds, seed, threads)."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None}}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     previous_threads = torch.get_num_threads()
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])

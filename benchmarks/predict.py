@@ -46,7 +46,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import BUSY_CPU, cpu_busy, write_json  # noqa: E402
+from common import BUSY_CPU, cpu_busy, resolve_config, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "fixtures" / "videos" / "mmaction2__tests_data__test.avi"
@@ -164,11 +164,7 @@ def bench_api(model: Path, clients: int, requests: int) -> dict:
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options: clients, requests (per client), model (a checkpoint path)."""
     model = options.pop("model", None)
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None}}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     if not CLIP.is_file():
         raise FileNotFoundError(f"{CLIP}: the benchmark needs ../shared/fixtures beside the project")
     with tempfile.TemporaryDirectory() as tmp:

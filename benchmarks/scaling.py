@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, figure, figures_table, load, machine_info, write_json  # noqa: E402
+from common import (  # noqa: E402
+    OtherLoad, figure, figures_table, load, machine_info, resolve_config, write_json)
 
 from har.config import load_params  # noqa: E402
 from har.frames import save_frames  # noqa: E402
@@ -126,13 +127,7 @@ def _worker_counts() -> list[int]:
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (extract_base, train_base, seed)."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None}}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     machine = machine_info()
     extraction = load("extraction")
     ex = {**extraction.DEFAULTS, **(extraction.QUICK if quick else {})}

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, figure, figures_table, machine_info, write_json  # noqa: E402
+from common import OtherLoad, figure, figures_table, machine_info, resolve_config, write_json  # noqa: E402
 
 from har.config import load_params  # noqa: E402
 from har.data import Preprocessing  # noqa: E402
@@ -102,12 +102,8 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (batches, classes, seed) and `models`
     (a list of params.yaml model names; default all)."""
     models = options.pop("models", None)
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    cfg = {**DEFAULTS, **(QUICK if quick else {}), **{k: v for k, v in options.items() if v is not None},
-           "quick": quick}
-    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
+    cfg["quick"] = quick
     machine = machine_info()
     params = load_params()
     # --quick: the first model only, a batch of at most 4: it only has to run.
