@@ -7,6 +7,8 @@ sys.path and imports this module as `common`.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import platform
@@ -109,6 +111,37 @@ def summary(values: list[float]) -> dict:
         raise ValueError("no measurements")
     return {"values": list(values), "median": statistics.median(values), "min": min(values),
             "max": max(values)}
+
+
+def benchmark_parser(doc: str, quick_help: str, repeats_help: str) -> argparse.ArgumentParser:
+    """The options every benchmark script takes (--quick, --repeats, --json); add its own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--repeats", type=int, help=repeats_help)
+    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    return parser
+
+
+def report(result: dict, format_table, json_path: Path | None) -> int:
+    """Print a script's table, write its JSON when asked; the exit status of its main()."""
+    print(format_table(result))
+    if json_path:
+        write_json(json_path, result)
+    return 0
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op threads set to `n` inside the block (None or 0: left as they are)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolve_config(options: dict, defaults: dict, quick_sizes: dict, default_repeats: int,

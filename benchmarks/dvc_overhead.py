@@ -24,10 +24,8 @@ environment's `python` first on PATH):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, figure, figures_table, machine_info, resolve_config, write_json  # noqa: E402
+from common import (  # noqa: E402
+    OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
 
 from har.frames import save_frames  # noqa: E402
 
@@ -221,21 +220,16 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="200 files: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
+    parser = benchmark_parser(__doc__, "200 files: checks that it runs",
+                              f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--files", type=int, help=f"default {DEFAULTS['files']:,} (UCF101's videos)")
     parser.add_argument("--full-repro", action="store_true",
                         help="also time a full dvc repro from a clean clone (~10 min on 2 cores)")
     parser.add_argument("--clone-dir", type=Path, help="clone there and keep it (with --full-repro)")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, files=args.files, full_repro=args.full_repro or None,
                  clone_dir=args.clone_dir)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ per video at most those of 24 JPEG frames at the same size and quality.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # extract_all's progress bar would garble the table
@@ -48,7 +47,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
 from common import (  # noqa: E402
-    OtherLoad, disk_usage, figure, figures_table, machine_info, resolve_config, write_json)
+    OtherLoad, benchmark_parser, disk_usage, figure, figures_table, machine_info, report,
+    resolve_config)
 
 from har.config import load_params  # noqa: E402
 from har.extract import ExtractSettings, extract_all  # noqa: E402
@@ -279,17 +279,12 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="4 clips of 1 s: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
+    parser = benchmark_parser(__doc__, "4 clips of 1 s: checks that it runs",
+                              f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--clips", type=int, help=f"default {DEFAULTS['clips']}")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, clips=args.clips)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":

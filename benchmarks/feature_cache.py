@@ -45,7 +45,6 @@ is the entry point for benchmarks/run.py, the runner of all benchmarks;
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -59,7 +58,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import BUSY_CPU, machine_info, resolve_config, write_json  # noqa: E402
+from common import (  # noqa: E402
+    BUSY_CPU, benchmark_parser, machine_info, report, resolve_config, torch_threads)
 
 from har.data import ClipDataset, Preprocessing
 from har.engine import make_loader, train_one_epoch
@@ -133,13 +133,8 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (videos, classes, frames, crop, depth,
     batch_size, workers, threads, seed). Returns the result dict that --json writes."""
     cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
-    previous_threads = torch.get_num_threads()
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
-    try:
+    with torch_threads(cfg["threads"]):
         return _run(quick, repeats, cfg)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(quick: bool, repeats: int, cfg: dict) -> dict:
@@ -260,11 +255,9 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny inputs: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"epochs timed per path (default {DEFAULT_REPEATS}, "
-                                                    f"quick {QUICK_REPEATS})")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    parser = benchmark_parser(__doc__, "tiny inputs: checks that it runs",
+                              f"epochs timed per path (default {DEFAULT_REPEATS}, "
+                              f"quick {QUICK_REPEATS})")
     for key in DEFAULTS:
         default = "torch's" if key == "threads" else DEFAULTS[key]
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, dest=key,
@@ -272,10 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = {k: getattr(args, k) for k in DEFAULTS}
     result = run(args.quick, args.repeats, **options)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Target (issue 7): ours >= 5x the naive loader.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
@@ -38,7 +37,8 @@ from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
 from common import (  # noqa: E402
-    OtherLoad, figure, figures_table, load, machine_info, resolve_config, write_json)
+    OtherLoad, benchmark_parser, figure, figures_table, load, machine_info, report,
+    resolve_config, torch_threads)
 
 from har.config import load_params  # noqa: E402
 from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform  # noqa: E402
@@ -121,13 +121,8 @@ def _epoch(loader) -> float:
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (videos, seconds, seed, threads)."""
     cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
-    previous_threads = torch.get_num_threads()
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
-    try:
+    with torch_threads(cfg["threads"]):
         return _run(quick, repeats, cfg)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(quick: bool, repeats: int, cfg: dict) -> dict:
@@ -196,19 +191,14 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="4 videos: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"epochs per path, default {DEFAULT_REPEATS}, "
-                                                    f"quick {QUICK_REPEATS}")
+    parser = benchmark_parser(__doc__, "4 videos: checks that it runs",
+                              f"epochs per path, default {DEFAULT_REPEATS}, "
+                              f"quick {QUICK_REPEATS}")
     parser.add_argument("--videos", type=int, help=f"default {DEFAULTS['videos']}")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, as training)")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, videos=args.videos, threads=args.threads)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":

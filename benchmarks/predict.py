@@ -28,7 +28,6 @@ Run (from the project root, with the dev venv):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -46,7 +45,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import BUSY_CPU, cpu_busy, resolve_config, write_json  # noqa: E402
+from common import (  # noqa: E402
+    BUSY_CPU, benchmark_parser, cpu_busy, report, resolve_config, torch_threads)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "fixtures" / "videos" / "mmaction2__tests_data__test.avi"
@@ -188,12 +188,8 @@ def _run(quick: bool, repeats: int, cfg: dict, model: Path, model_note: str) -> 
                        cwd=ROOT, check=True, capture_output=True)
         cli.append(time.perf_counter() - start)
     loads, predicts = [], []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as `har predict` (--threads 1) and `har serve` run
-    try:
+    with torch_threads(1):  # as `har predict` (--threads 1) and `har serve` run
         predictor, prediction = _in_process(model, repeats, loads, predicts)
-    finally:
-        torch.set_num_threads(threads)
     return {"benchmark": NAME, "quick": quick, "machine": machine,
             "config": {**cfg, "repeats": repeats, "model": str(model), "model_note": model_note,
                        "arch": predictor.arch, "clips": predictor.clips,
@@ -250,21 +246,16 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="small model, few requests: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
+    parser = benchmark_parser(__doc__, "small model, few requests: checks that it runs",
+                              f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--model", type=Path, help="a checkpoint (default: models/cnn3d/model.pt)")
     parser.add_argument("--clients", type=int, help=f"default {DEFAULTS['clients']}")
     parser.add_argument("--requests", type=int, help=f"per client, default {DEFAULTS['requests']} "
                                                      f"(quick {QUICK['requests']})")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, model=args.model, clients=args.clients,
                  requests=args.requests)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":

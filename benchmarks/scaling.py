@@ -27,7 +27,6 @@ the fairer yardstick when the videos are few.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -40,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
 from common import (  # noqa: E402
-    OtherLoad, figure, figures_table, load, machine_info, resolve_config, write_json)
+    OtherLoad, benchmark_parser, figure, figures_table, load, machine_info, report,
+    resolve_config)
 
 from har.config import load_params  # noqa: E402
 from har.frames import save_frames  # noqa: E402
@@ -219,16 +219,11 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny inputs: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    parser = benchmark_parser(__doc__, "tiny inputs: checks that it runs",
+                              f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":

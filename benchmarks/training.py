@@ -21,7 +21,6 @@ No target (issue 7 asks for the figures); the ratio column is empty.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, figure, figures_table, machine_info, resolve_config, write_json  # noqa: E402
+from common import (  # noqa: E402
+    OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
 
 from har.config import load_params  # noqa: E402
 from har.data import Preprocessing  # noqa: E402
@@ -149,20 +149,15 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="the first model, a batch of at most 4: checks that it runs")
-    parser.add_argument("--repeats", type=int, help=f"epochs timed, default {DEFAULT_REPEATS}, "
-                                                    f"quick {QUICK_REPEATS}")
+    parser = benchmark_parser(__doc__, "the first model, a batch of at most 4: checks that it runs",
+                              f"epochs timed, default {DEFAULT_REPEATS}, "
+                              f"quick {QUICK_REPEATS}")
     parser.add_argument("--batches", type=int, help=f"per epoch, default {DEFAULTS['batches']}")
     parser.add_argument("--models", help="comma-separated params.yaml model names (default: all)")
-    parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, batches=args.batches,
                  models=args.models.split(",") if args.models else None)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return report(result, format_table, args.json)
 
 
 if __name__ == "__main__":
