@@ -98,6 +98,8 @@ def machine_info() -> dict:
     return {"cpu": cpu_model(), "cores": os.cpu_count(),
             "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
+            # Which kernels ran: AVX2 when pinned (har/cpu_kernels.py), AVX512 etc. if not.
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "interop_threads": torch.get_num_interop_threads(),
             "python": platform.python_version(), "platform": platform.platform(),
             # Other processes on the machine distort timings (see the table's warning).

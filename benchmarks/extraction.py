@@ -4,7 +4,7 @@ What is measured, on the same generated UCF-like clips in one run (320x240 MPEG-
 in AVI, 25 fps, 5-10 s each, simple moving shapes over a gradient, made with PyAV):
 
   ours         har.extract.extract_all with params.yaml's extract settings (24 frames,
-               short side extract.size, extract.jpeg_quality, extract.workers; 0 = one per
+               short side extract.short_side, extract.jpeg_quality, extract.workers; 0 = one per
                core): videos per second, one frames file per video written;
   decode-only  PyAV decoding every frame in-process and discarding it, single-threaded
                decoder, in a ThreadPoolExecutor of the same number of workers (extract_all
@@ -129,7 +129,7 @@ def videos_in(root: Path) -> list[Path]:
 
 def extract_settings(workers: int | None = None) -> ExtractSettings:
     cfg = load_params().extract
-    return ExtractSettings(cfg.frames, cfg.size, cfg.jpeg_quality, cfg.max_failed_fraction,
+    return ExtractSettings(cfg.frames, cfg.short_side, cfg.jpeg_quality, cfg.max_failed_fraction,
                            cfg.workers if workers is None else workers)
 
 
@@ -253,7 +253,7 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     return {
         "benchmark": NAME, "quick": quick, "machine": machine,
         "config": {**cfg, "repeats": repeats, "workers": workers, "frames": settings.frames,
-                   "size": settings.size, "jpeg_quality": settings.jpeg_quality,
+                   "short_side": settings.short_side, "jpeg_quality": settings.jpeg_quality,
                    "video": f"{WIDTH}x{HEIGHT} mpeg4 AVI {FPS} fps", "ffmpeg": ffmpeg_exe()},
         "inputs": {"videos": n, "frames": decoded, "generate_s": generate_s,
                    "video_bytes": sum(v.stat().st_size for v in videos),
@@ -271,7 +271,7 @@ def format_table(result: dict) -> str:
     c, i, m = result["config"], result["inputs"], result["machine"]
     lines = [f"extraction benchmark{' (quick)' if result['quick'] else ''}: {i['videos']} clips "
              f"({c['video']}, {i['frames']} frames in all, {i['video_bytes'] / 1e6:.1f} MB), "
-             f"{c['frames']} frames at short side {c['size']}, JPEG quality {c['jpeg_quality']}, "
+             f"{c['frames']} frames at short side {c.get('short_side', c.get('size'))}, JPEG quality {c['jpeg_quality']}, "
              f"{c['workers']} workers, {c['repeats']} repeat(s)",
              f"machine: {m['cpu']}, {m['cores']} cores", "",
              figures_table(result["figures"])]

@@ -5,7 +5,7 @@ clips: moving rectangles over a gradient, 320x240), each path a torch DataLoader
 by har.engine.make_loader with params.yaml's train.batch_size and train.workers:
 
   ours        har.data.ClipDataset over one frames file per video (24 frames, short side
-              extract.size, extract.jpeg_quality), train=True: the first model of
+              extract.short_side, extract.jpeg_quality), train=True: the first model of
               params.yaml's preprocessing (frames per clip, crop, normalisation, layout);
   naive       a folder of every frame as a full-size JPEG per video (what the naive
               extraction writes: 6 s at 25 fps), a Dataset that lists the folder, picks the

@@ -13,7 +13,7 @@ mmaction2__tests_data__test.avi, 320x240 XviD AVI, 164 frames):
              times to /api/predict: p50 / p95 / max latency and requests per second;
   rss        the server's peak resident memory (VmHWM) after loading, and after the load test.
 
-Model: --model, else models/cnn3d/model.pt from `dvc repro`, else an untrained cnn3d
+Model: --model, else models/cnn3d/seed0/model.pt from `dvc repro`, else an untrained cnn3d
 with params.yaml's options (the same latency: weights do not change the work). --quick
 always uses a small untrained cnn3d and few requests: it checks that the script runs.
 
@@ -50,7 +50,7 @@ from common import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT.parent / "shared" / "fixtures" / "videos" / "mmaction2__tests_data__test.avi"
-TRAINED = ROOT / "models" / "cnn3d" / "model.pt"
+TRAINED = ROOT / "models" / "cnn3d" / "seed0" / "model.pt"
 NAME = "predict"
 DEFAULTS = {"clients": 8, "requests": 25}  # requests per client
 QUICK = {"clients": 8, "requests": 2}
@@ -248,7 +248,7 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, "small model, few requests: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
-    parser.add_argument("--model", type=Path, help="a checkpoint (default: models/cnn3d/model.pt)")
+    parser.add_argument("--model", type=Path, help="a checkpoint (default: models/cnn3d/seed0/model.pt)")
     parser.add_argument("--clients", type=int, help=f"default {DEFAULTS['clients']}")
     parser.add_argument("--requests", type=int, help=f"per client, default {DEFAULTS['requests']} "
                                                      f"(quick {QUICK['requests']})")

@@ -66,7 +66,7 @@ EXTRACT_CHILD = textwrap.dedent("""\
     cfg = load_params(sys.argv[3]).extract
     out = Path(sys.argv[2])
     rows = extract_all(Path(sys.argv[1]), out / "frames", out / "manifest.csv",
-                       ExtractSettings(cfg.frames, cfg.size, cfg.jpeg_quality,
+                       ExtractSettings(cfg.frames, cfg.short_side, cfg.jpeg_quality,
                                        cfg.max_failed_fraction, cfg.workers))
     assert all(r["status"] == "ok" for r in rows), rows
     print("VmHWM", [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0])
@@ -83,12 +83,13 @@ TRAIN_CHILD = textwrap.dedent("""\
     params = load_params(sys.argv[3])
     name = next(iter(params.models))
     spec, cfg = params.model(name), params.train_config(name)
-    seed_everything(cfg.seed)
+    seed = cfg.seeds[0]
+    seed_everything(seed)
     prep = Preprocessing.for_model(params, name)
     rows = json.loads(Path(sys.argv[2]).read_text())
     model = create_model(spec.arch, 8, cfg.frames, cfg.crop, **spec.model)
     loader = make_loader(ClipDataset(rows, Path(sys.argv[1]), prep, train=True),
-                         cfg.batch_size, True, cfg.workers, cfg.seed)
+                         cfg.batch_size, True, cfg.workers, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     train_one_epoch(model, loader, optimizer, torch.device("cpu"))
     print("VmHWM", [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0])
@@ -159,7 +160,7 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
                                           "value": round(SPEEDUP_EFFICIENCY * min(w, cores), 2)}))
 
         # Peak RSS against the number of videos, each run in its own process.
-        one = read_frames(videos[0], params.extract.frames, params.extract.size)
+        one = read_frames(videos[0], params.extract.frames, params.extract.short_side)
         frames_file = tmp / "one.npz"
         save_frames(frames_file, one.array, params.extract.jpeg_quality)
         decoded_per_video = one.array.nbytes

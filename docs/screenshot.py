@@ -1,6 +1,10 @@
 """Make docs/serve.png: `har serve` in headless Chromium after an upload (needs chromium, chromium-driver).
 
-    python docs/screenshot.py VIDEO --model models/cnn3d/model.pt --model models/crnn/model.pt
+    python docs/screenshot.py VIDEO --model models/cnn3d/seed0/model.pt --model models/crnn/seed0/model.pt
+    python docs/screenshot.py LONG.webm --model cnn3d.onnx --out docs/serve-timeline.png
+
+A video the browser plays (WebM, MP4) is shown in its player, with the timeline under it
+when it is longer than one window; others (AVI) by the server's middle frame.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ def main() -> int:
             try:
                 browser.get(f"http://127.0.0.1:{args.port}/")
                 browser.find_element(By.ID, "file").send_keys(str(args.video.resolve()))
-                WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "poster").is_displayed())
+                WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "result").is_displayed() and (
+                    b.find_element(By.ID, "poster").is_displayed()
+                    or b.execute_script("return document.getElementById('player').readyState >= 2")))
                 # Grow the window until the whole page fits the viewport.
                 height = browser.execute_script("return document.documentElement.scrollHeight")
                 chrome = browser.get_window_size()["height"] - browser.execute_script(

@@ -1,14 +1,60 @@
-"""Load a checkpoint written by the train stage and rebuild its model."""
+"""Save and load the train stage's checkpoints, and rebuild their model.
+
+A checkpoint carries a sha256 of its weights (`weights_sha256`: every tensor of the
+state dict, by sorted name, with its dtype and shape), checked at load: a file
+corrupted on disk or in transit (one flipped byte changes the predictions and
+nothing else notices) is an error naming it. Checkpoints saved before the digest
+existed load with a warning, since nothing can be checked.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from har.data import Preprocessing
+from har.fileio import atomic_path
 from har.models import create_model, options
+
+DIGEST_KEY = "weights_sha256"
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in sorted name order."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        # Bytes as stored, whatever the dtype (bfloat16 has no numpy type): a uint8 view.
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(checkpoint: dict, path: Path | str) -> None:
+    """Write `checkpoint` (the train stage's dict) atomically, with the digest of its weights."""
+    with atomic_path(path) as tmp:
+        torch.save({**checkpoint, DIGEST_KEY: weights_digest(checkpoint["state_dict"])}, tmp)
+
+
+def verify_digest(ckpt: dict, path: Path | str) -> None:
+    """ValueError naming `path` when its weights are not the ones it was saved with."""
+    expected = ckpt.get(DIGEST_KEY)
+    if expected is None:
+        warnings.warn(f"{path}: saved without a digest of its weights (an older checkpoint), so "
+                      "corruption cannot be detected; train it again to add one", stacklevel=3)
+        return
+    try:
+        actual = weights_digest(ckpt["state_dict"])
+    except (AttributeError, TypeError, RuntimeError) as e:  # a tensor replaced by other data
+        raise ValueError(f"{path}: corrupted: its weights cannot be read ({e})") from None
+    if actual != expected:
+        raise ValueError(f"{path}: corrupted: its weights do not match the digest saved with "
+                         "them (the file changed after training); restore it with `dvc checkout` "
+                         "or train again")
 
 
 def load_model(path: Path | str, device: torch.device | str = "cpu"
@@ -25,6 +71,7 @@ def load_model(path: Path | str, device: torch.device | str = "cpu"
     for key in ("arch", "model_config", "num_classes", "preprocessing", "state_dict", "class_names"):
         if key not in ckpt:
             raise ValueError(f"{path}: not a har checkpoint (no {key!r})")
+    verify_digest(ckpt, path)
     prep = Preprocessing.from_dict(ckpt["preprocessing"])
     config = dict(ckpt["model_config"])
     if "pretrained" in options(ckpt["arch"], {}):

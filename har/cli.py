@@ -12,7 +12,7 @@ def clip_gflops(model, layout: str, frames: int, crop) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from har.config import crop_hw
+    from har.input_spec import crop_hw
 
     h, w = crop_hw(crop)
     shape = (1, 3, frames, h, w) if layout == "NCTHW" else (1, frames, 3, h, w)
@@ -24,7 +24,7 @@ def clip_gflops(model, layout: str, frames: int, crop) -> float:
 
 def input_label(frames: int, crop) -> str:
     """frames x side for a square crop (8x56), frames x height x width otherwise (29x90x120)."""
-    from har.config import crop_hw
+    from har.input_spec import crop_hw
 
     h, w = crop_hw(crop)
     return f"{frames}x{h}" if h == w else f"{frames}x{h}x{w}"
@@ -64,7 +64,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in [header] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     what = ("the models of params.yaml, as configured" if args.configured
-            else "constructor defaults, i.e. the seed sizes")
+            else "constructor defaults, i.e. the published sizes")
     print(f"\n({what}; input: frames x side, or frames x height x width; "
           f"{args.num_classes} classes; GFLOPs of one forward pass per clip"
           + ("" if args.flops else ", with --flops") + ")")
@@ -91,11 +91,13 @@ def cmd_split_mean(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-
     if (args.timeline or args.annotate) and len(args.videos) != 1:
         print("har predict: --timeline and --annotate take one VIDEO", file=sys.stderr)
         return 2
+    if args.model.lower().endswith(".onnx"):
+        return _predict(args)  # ONNX Runtime: --threads sizes its session; torch is never imported
+    import torch
+
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -109,7 +111,7 @@ def _predict(args: argparse.Namespace) -> int:
     from har.predict import Predictor
     from har.video import VideoError
 
-    predictor = Predictor(args.model, clips=args.clips, device=args.device)
+    predictor = Predictor(args.model, clips=args.clips, device=args.device, threads=args.threads)
     if args.timeline or args.annotate:
         return _predict_over_time(predictor, args)
     failed = 0
@@ -119,8 +121,11 @@ def _predict(args: argparse.Namespace) -> int:
                 raise VideoError(f"{video}: a stream has no end to sample up to; "
                                  "use --timeline for streams")
             prediction = predictor.predict_file(video, threads=0)
-        except VideoError as e:  # the message names the file; go on with the others
-            print(f"har predict: {e}", file=sys.stderr)
+        except (VideoError, OSError, ValueError) as e:  # a bad input: say so, go on with the others
+            # VideoError names the file; a crop that does not fit, a frame the JPEG codec
+            # refuses (OSError, ValueError) may not.
+            print(f"har predict: {e if str(e).startswith(video) else f'{video}: {e}'}",
+                  file=sys.stderr)
             failed += 1
             continue
         topk = prediction.topk(predictor.classes, args.topk)
@@ -179,6 +184,16 @@ def _predict_over_time(predictor, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from har.onnx_export import export_onnx
+
+    exported = export_onnx(args.checkpoint, args.out)
+    print(f"har export: wrote {exported.path} ({exported.bytes / 1e6:.1f} MB; input "
+          f"{'x'.join(map(str, exported.input_shape))}; ONNX Runtime matches torch within "
+          f"{exported.max_difference:.1g})")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from har.config import load_params
     from har.serve import serve
@@ -224,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "transforms evaluation used. Exit code 2 if any input failed.")
     p.add_argument("videos", nargs="+", metavar="VIDEO",
                    help="video files; with --timeline also any URL FFmpeg opens (http://, rtsp://)")
-    p.add_argument("--model", required=True, help="a checkpoint, models/<model>/model.pt")
+    p.add_argument("--model", required=True,
+                   help="a checkpoint, models/<model>/seed<k>/model.pt (torch), or a .onnx file from "
+                        "`har export` (ONNX Runtime, without torch)")
     p.add_argument("--topk", type=_positive(int), default=5)
     p.add_argument("--clips", type=_positive(int), default=None,
                    help="clips averaged per video (default: eval.clips of ./params.yaml, else 3)")
@@ -236,15 +253,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotate", metavar="OUT",
                    help="write a copy of VIDEO with each frame's top class drawn on it "
                         "(.mp4, .mov, .mkv, .avi)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps; .onnx: cpu only")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1; 0: one per core). One is faster for the "
-                        "default models, and far faster when other processes share the cores")
+                   help="torch's or ONNX Runtime's threads (default 1; 0: one per core). One is "
+                        "faster for the default models, and far faster when other processes "
+                        "share the cores")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a checkpoint as one .onnx file, for prediction "
+                                      "and serving without torch",
+                       description="The model for one clip at its evaluation length, its class "
+                                   "names and its preprocessing, in one ONNX file; checked on "
+                                   "ONNX Runtime before it is written.")
+    p.add_argument("checkpoint", metavar="MODEL.pt", help="a checkpoint, models/<model>/seed<k>/model.pt")
+    p.add_argument("out", metavar="OUT.onnx")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="web page and JSON API for predictions (waitress)")
     p.add_argument("--model", action="append", required=True,
-                   help="a checkpoint; repeat to offer several, the first is the default")
+                   help="a checkpoint (.pt) or a `har export` file (.onnx); repeat to offer "
+                        "several, the first is the default")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--params", default="params.yaml", help="its serve and eval.clips settings")

@@ -8,10 +8,11 @@ typo such as `train.lr_` must not silently train with the old value).
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import re
 import types
 import typing
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,20 +20,14 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from har.input_spec import crop_hw
+
 PARAMS_FILE = Path("params.yaml")
 DATASETS = ("synthetic", "ucf101", "hmdb51", "folder")
 
 
 class ConfigError(ValueError):
     """params.yaml does not describe a valid run."""
-
-
-def crop_hw(crop: int | Sequence[int]) -> tuple[int, int]:
-    """(height, width) of a crop given as a square's side or as [height, width]."""
-    if isinstance(crop, int):
-        return crop, crop
-    height, width = crop
-    return int(height), int(width)
 
 
 @dataclass(frozen=True)
@@ -99,7 +94,7 @@ class DatasetConfig:
 @dataclass(frozen=True)
 class ExtractConfig:
     frames: int  # frames kept per video, sampled uniformly over the whole video
-    size: int  # short side after resizing, aspect preserved
+    short_side: int  # pixels after resizing, aspect preserved
     jpeg_quality: int
     max_failed_fraction: float
     workers: int  # 0 = one per CPU core
@@ -113,7 +108,9 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int
+    # Every model trains once per seed (DVC's matrix, dvc.yaml); the results show their mean
+    # and spread. The same for all models: a model's `train` overrides cannot change it.
+    seeds: list[int]
     epochs: int
     batch_size: int
     lr: float
@@ -222,6 +219,7 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
         if type(value) is not annotation:
             raise ConfigError(f"params.yaml: '{where}' must be {annotation.__name__}, "
                               f"got {value!r}")
+        _refuse_non_finite(value, where)
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -236,10 +234,23 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
         _, value_type = typing.get_args(annotation)
         return {k: _check_type(v, value_type, f"{where}.{k}") for k, v in value.items()}
     if annotation is Any:
+        _refuse_non_finite(value, where)
         return value
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, value, where)
     raise TypeError(f"unsupported annotation {annotation!r} at {where}")  # a bug here, not in params
+
+
+def _refuse_non_finite(value: Any, where: str) -> None:
+    """NaN and infinities (YAML's .nan, .inf) compare false with every bound: refuse them here."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"params.yaml: '{where}' must be a finite number, got {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_finite(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, f"{where}[{i}]")
 
 
 def _build(cls: type, data: Any, where: str):
@@ -270,7 +281,7 @@ def _validate(p: Params) -> None:
     for key, value in [("dataset.synthetic.clips_per_group", syn.clips_per_group),
                        ("dataset.synthetic.width", syn.width), ("dataset.synthetic.height", syn.height),
                        ("dataset.synthetic.fps", syn.fps), ("extract.frames", p.extract.frames),
-                       ("extract.size", p.extract.size), ("eval.clips", p.eval.clips),
+                       ("extract.short_side", p.extract.short_side), ("eval.clips", p.eval.clips),
                        ("eval.batch_size", p.eval.batch_size),
                        ("serve.max_upload_mb", p.serve.max_upload_mb),
                        ("serve.decode_timeout_s", p.serve.decode_timeout_s),
@@ -281,6 +292,10 @@ def _validate(p: Params) -> None:
     _validate_dataset(p.dataset)
     if not 0 <= p.extract.max_failed_fraction <= 1:
         raise ConfigError("params.yaml: extract.max_failed_fraction must be within [0, 1]")
+    seeds = p.train.seeds
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"params.yaml: train.seeds must list distinct whole numbers >= 0, "
+                          f"got {seeds}")
     if not 0 < p.split.val_fraction < 1:
         raise ConfigError("params.yaml: split.val_fraction must be within (0, 1)")
     if not p.models:
@@ -288,6 +303,10 @@ def _validate(p: Params) -> None:
     for name in p.models:
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"params.yaml: model name {name!r} must be letters, digits and _")
+        if "seeds" in p.models[name].train:
+            raise ConfigError(f"params.yaml: models.{name}.train.seeds: seeds are the same for "
+                              "every model (DVC's matrix runs each model over train.seeds); set "
+                              "train.seeds instead")
         tc = p.train_config(name)
         for key in ("epochs", "batch_size", "lr", "frames", "nproc"):
             _positive(getattr(tc, key), f"train.{key} (model {name})")
@@ -315,36 +334,20 @@ def _validate_input_size(p: Params, name: str, tc: TrainConfig) -> None:
         if frames > p.extract.frames:
             raise ConfigError(f"params.yaml: train.{key} ({frames}) for model {name!r} "
                               f"exceeds extract.frames ({p.extract.frames})")
-    if tc.eval_frames not in (None, tc.frames):
-        _require_any_clip_length(p.models[name].arch, name, tc)
+    # Whether the architecture takes another evaluation length needs the model registry
+    # (torch): har.models.registry.check_model_params, run by the params stage.
     crop = tc.crop
     if isinstance(crop, list) and (len(crop) != 2 or min(crop) <= 0):
         raise ConfigError(f"params.yaml: train.crop (model {name}) must be one positive side or "
                           f"[height, width], two positive ints; got {crop}")
     if not isinstance(crop, list):
         _positive(crop, f"train.crop (model {name})")
-    # The frames' short side is extract.size, so no crop whose sides both exceed it fits. The
+    # The frames' short side is extract.short_side, so no crop whose sides both exceed it fits. The
     # long side, and so whether a [height, width] crop fits, depends on each video's aspect
     # ratio and orientation: that is checked per clip (har.data.spatial_transform).
-    if min(crop_hw(crop)) > p.extract.size:
+    if min(crop_hw(crop)) > p.extract.short_side:
         raise ConfigError(f"params.yaml: train.crop ({crop}) for model {name!r} "
-                          f"exceeds extract.size ({p.extract.size}), the frames' short side")
-
-
-def _require_any_clip_length(arch: str, name: str, tc: TrainConfig) -> None:
-    """Refuse eval_frames != frames for an architecture whose layers are sized for the clip length."""
-    from har.models import get_entry  # torch: imported only when an eval length is set
-
-    try:
-        entry = get_entry(arch)
-    except ValueError as e:
-        raise ConfigError(f"params.yaml: models.{name}.arch: {e}") from None
-    if entry.fixed_frames:
-        raise ConfigError(
-            f"params.yaml: train.eval_frames ({tc.eval_frames}) for model {name!r} differs from "
-            f"train.frames ({tc.frames}), but {arch} has layers sized for the clip length it "
-            f"trains on, so it can evaluate only that length; set eval_frames: null for it "
-            f"(models.{name}.train)")
+                          f"exceeds extract.short_side ({p.extract.short_side}), the frames' short side")
 
 
 def _validate_dataset(ds: DatasetConfig) -> None:
@@ -389,8 +392,30 @@ def _validate_source(source: ArchiveSource, key: str) -> None:
                           "an archive is never unpacked unverified")
 
 
+# DVC's run-cache key drops every key named like these at any depth (treeverse/dvc issue
+# 10296: it strips its own output metadata by name), so a param so named could change and
+# `dvc repro` would restore the old outputs from the run-cache as if nothing had.
+KEYS_DVC_CANNOT_SEE = ("size", "nfiles")
+
+
+def _refuse_keys_dvc_cannot_see(data: Any, where: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            path = f"{where}.{key}" if where else str(key)
+            if key in KEYS_DVC_CANNOT_SEE:
+                raise ConfigError(
+                    f"params.yaml: '{path}': no key may be named {' or '.join(KEYS_DVC_CANNOT_SEE)}: "
+                    "DVC's run-cache ignores keys so named (treeverse/dvc issue 10296), so changing "
+                    "it would silently restore old outputs; rename it (extract.short_side, say)")
+            _refuse_keys_dvc_cannot_see(value, path)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _refuse_keys_dvc_cannot_see(value, f"{where}[{i}]")
+
+
 def parse_params(data: Any) -> Params:
     """Build and validate Params from an already-loaded mapping."""
+    _refuse_keys_dvc_cannot_see(data)
     params = _build(Params, data, "")
     _validate(params)
     return params
@@ -399,12 +424,26 @@ def parse_params(data: Any) -> Params:
 def load_params(path: Path | str = PARAMS_FILE) -> Params:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; run from the project root") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_params(data)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: not found; run from the project root") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        return parse_params(data)
+    except ConfigError as e:
+        stage = os.environ.get("DVC_STAGE")  # set by DVC for every stage command it runs
+        if stage:
+            raise ConfigError(f"{e}\n{restore_hint(stage)}") from None
+        raise
+
+
+def restore_hint(stage: str) -> str:
+    """How to get back what DVC deleted before running `stage` (it removes a stage's outputs first)."""
+    return (f"DVC removed the outputs of stage {stage!r} before running it. Fix params.yaml and run "
+            f"`dvc repro` to make them again, or get the previous ones back: `dvc checkout "
+            f"{stage}` restores those in DVC's cache, `git checkout -- metrics/ reports/` the "
+            "ones git keeps (cache: false)")
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:

@@ -1,12 +1,12 @@
 """Clips from the extracted frame files, and the preprocessing that turns frames into a tensor.
 
-`Preprocessing` is saved inside every checkpoint, so prediction repeats exactly
-the transforms evaluation used; nothing reads a second copy of these constants.
+`Preprocessing` (har/preprocessing.py, torch-free) is saved inside every checkpoint, so
+prediction repeats exactly the transforms evaluation used; nothing reads a second copy
+of these constants.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import math
@@ -15,78 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from har.config import crop_hw
 from har.frames import load_frames
+from har.preprocessing import Preprocessing  # torch-free, for har predict/serve; imported from here too
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    source_frames: int  # frames sampled uniformly from the whole video (extract.frames)
-    short_side: int  # their short side after resizing (extract.size)
-    frames: int  # frames per training clip fed to the model, one per temporal segment
-    # Random in training, centred in evaluation. A square's side (an int: every checkpoint
-    # before non-square crops, and a square crop still), or (height, width); see crop_hw.
-    crop: int | tuple[int, int]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    layout: str  # "NCTHW" (3D convolutions) or "NTCHW" (per-frame encoders)
-    hflip: bool  # random horizontal flip in training only
-    # Random affine augmentation in training only (see random_affine); 0 = off. Defaults,
-    # because checkpoints saved before these fields existed trained without them.
-    zoom: float = 0.0
-    rotation: float = 0.0  # degrees
-    shift: float = 0.0
-    # The frames went through JPEG at this quality (extract.jpeg_quality) before any model saw
-    # them; prediction repeats that round trip (har.frames.jpeg_round_trip). Checkpoints saved
-    # before this field existed were all trained on quality 90, the only value it ever had.
-    jpeg_quality: int = 90
-    # Frames per evaluation clip (validation, evaluate stage, prediction); None = frames.
-    # Checkpoints saved before this field existed evaluated on `frames`.
-    eval_frames: int | None = None
-
-    def __post_init__(self):
-        # One form per crop, whatever it came from (params' [h, w] list, a checkpoint's list):
-        # (height, width), or an int for a square, so equal crops compare and save equal.
-        height, width = crop_hw(self.crop)
-        object.__setattr__(self, "crop", height if height == width else (height, width))
-
-    @property
-    def crop_hw(self) -> tuple[int, int]:
-        """The crop's (height, width)."""
-        return crop_hw(self.crop)
-
-    def clip_frames(self, train: bool) -> int:
-        """Frames per clip: `frames` in training, `eval_frames` (if set) in evaluation."""
-        if train or self.eval_frames is None:
-            return self.frames
-        return self.eval_frames
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        if isinstance(self.crop, tuple):  # as JSON and YAML write it (the feature cache compares)
-            d["crop"] = list(self.crop)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessing":
-        return cls(**{**d, "mean": tuple(d["mean"]), "std": tuple(d["std"])})
-
-    @classmethod
-    def for_model(cls, params, model_name: str) -> "Preprocessing":
-        """What `model_name` of params.yaml trains on: extract and train params, its arch's mean/std/layout."""
-        from har.models import get_entry  # har.models imports this module
-
-        cfg = params.train_config(model_name)
-        entry = get_entry(params.model(model_name).arch)
-        return cls(source_frames=params.extract.frames, short_side=params.extract.size,
-                   frames=cfg.frames, crop=cfg.crop, mean=entry.mean, std=entry.std,
-                   layout=entry.layout, hflip=cfg.hflip, zoom=cfg.zoom, rotation=cfg.rotation,
-                   shift=cfg.shift, jpeg_quality=params.extract.jpeg_quality,
-                   eval_frames=cfg.eval_frames)
+from har.input_spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
@@ -117,7 +49,7 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) ->
     if ch > h or cw > w:
         # Without this, training fails in randint and evaluation silently slices a smaller clip.
         raise ValueError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}; "
-                         "train.crop must fit frames scaled to a short side of extract.size, "
+                         "train.crop must fit frames scaled to a short side of extract.short_side, "
                          "in either orientation")
     if train:
         top = int(torch.randint(0, h - ch + 1, (1,)))

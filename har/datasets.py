@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
@@ -163,6 +164,11 @@ def _prepare_folder(ds: DatasetConfig, raw: Path) -> list[str]:
 
 def _link_or_copy(src: Path, dest: Path) -> bool:
     """Hard-link `src` to `dest` (True), or copy it when linking is impossible (False)."""
+    # scan_folder accepted it as a regular file inside the root; should it have become a pipe
+    # since, copying would block: check again, on the file itself rather than a link to it.
+    src = Path(os.path.realpath(src))
+    if not stat.S_ISREG(src.stat().st_mode):
+        raise DatasetError(f"{src}: not a regular file any more (it changed during the scan)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dest)

@@ -23,10 +23,13 @@ class Context:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    # Started by torchrun, in a process group, even of one process: `torchrun --nproc_per_node 1`
+    # runs the DDP and NCCL code paths on one GPU, which is how a single-GPU machine tests them.
+    launched: bool = False
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        return self.launched or self.world_size > 1
 
     @property
     def main(self) -> bool:
@@ -48,11 +51,11 @@ def relaunch_under_torchrun(nproc: int) -> None:
 
 
 def init(device: torch.device) -> tuple[Context, torch.device]:
-    """Join torchrun's process group if there is one: (context, this rank's device)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """Join torchrun's process group if torchrun started us: (context, this rank's device)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return SINGLE, device
     ctx = Context(int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]),
-                  int(os.environ["WORLD_SIZE"]))
+                  int(os.environ["WORLD_SIZE"]), launched=True)
     if device.type == "cuda":
         if ctx.local_rank >= torch.cuda.device_count():
             raise ValueError(f"train.nproc / torchrun asks for {ctx.local_rank + 1}+ processes "

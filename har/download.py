@@ -20,7 +20,6 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from tqdm import tqdm
 
 # HTTP statuses worth retrying; anything else (404, 403, ...) will not change by waiting.
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -150,6 +149,10 @@ def _download(url: str, part: Path, dest: Path, *, retries: int, backoff: float,
 
 def _download_once(url: str, part: Path, label: str, *, timeout: float, progress: bool) -> None:
     """One request, appending to `part` from where it stops; raises on a short body."""
+    # Imported here: har.models imports this module, and the GPU check (benchmarks/gpu.py)
+    # runs models on machines that have torch but not tqdm.
+    from tqdm import tqdm
+
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "har-download"})
     if have:

@@ -12,10 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from har import cpu_kernels
 from har.distributed import SINGLE, Context, gather_predictions, sum_across
 
 
 def seed_everything(seed: int) -> None:
+    # The same bits on any x86-64 CPU: torch must run the pinned kernels (har/cpu_kernels.py).
+    cpu_kernels.check()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -26,7 +26,7 @@ class ExtractionError(RuntimeError):
 @dataclass(frozen=True)
 class ExtractSettings:
     frames: int
-    size: int
+    short_side: int
     jpeg_quality: int
     max_failed_fraction: float
     workers: int  # 0 = one per CPU core
@@ -56,7 +56,7 @@ def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> d
                 "group": f"g{int(group.group(1)):02d}" if group else "",
                 "source": rel.as_posix()})
     try:
-        result = read_frames(video, s.frames, s.size)
+        result = read_frames(video, s.frames, s.short_side)
         frames_rel = rel.with_suffix(SUFFIX).as_posix()
         save_frames(out_dir / frames_rel, result.array, s.jpeg_quality)
     except (VideoError, OSError) as e:

@@ -9,6 +9,14 @@ that have a video extension but are not videos. An empty root, or a class folder
 without videos, is an error: the class list fixes the model's outputs, and a class
 with no videos could be neither trained nor tested.
 
+Hostile entries. A video is a regular file inside the root: entries are examined with
+lstat, never opened. A symbolic link counts only if it resolves to a regular file
+inside the root; links leaving the root (`passwd.avi -> /etc/passwd`: it would be
+copied into data/raw and pushed with `dvc push`), dangling links, named pipes,
+devices and sockets (reading one blocks forever or never ends) and directories with
+video names are skipped, and listed in a warning with the reason. A root that is not
+a readable folder, or an unreadable class folder, is an error naming it.
+
 Groups. Clips of one recording share actor and scene, so they must stay in one
 set. The group is the first capture group of `group_regex` searched in the file
 stem (the whole match if the regex has no group); the default `_g(\\d+)_` reads
@@ -43,8 +51,10 @@ so two videos differing only by extension in one class are refused.
 from __future__ import annotations
 
 import csv
+import os
 import random
 import re
+import stat
 import warnings
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
@@ -60,38 +70,87 @@ SETS = ("train", "test")
 
 
 def scan_folder(root: Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> list[str]:
-    """Sorted video paths `<class>/<file>` relative to `root`."""
+    """Sorted video paths `<class>/<file>` relative to `root` (see "Hostile entries" above)."""
     root = Path(root)
     if not root.is_dir():
         raise SplitError(f"{root}: not a folder of class folders")
+    real_root = root.resolve()
     wanted = {e.lower() for e in extensions}
     videos: list[str] = []
     ignored: list[str] = []
+    skipped: list[str] = []  # "<path> (<why>)": named in the warning, every one of them
     class_dirs = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
+    for entry in _listing(root):
+        why = _not_inside(entry, real_root, want_dir=True)
+        if entry.name.startswith(".") or why == "not a directory":
             ignored.append(entry.name)
+        elif why:
+            skipped.append(f"{entry.name} ({why})")
         else:
             class_dirs.append(entry)
     if not class_dirs:
         raise SplitError(f"{root}: no class folders (expected <root>/<class>/<video>)")
     for class_dir in class_dirs:
         found = []
-        for entry in sorted(class_dir.iterdir()):
+        for entry in _listing(class_dir):
             rel = f"{class_dir.name}/{entry.name}"
-            is_video = entry.is_file() and entry.suffix.lower() in wanted
-            if is_video and not entry.name.startswith("."):
-                found.append(rel)
-            else:
+            if entry.name.startswith(".") or entry.suffix.lower() not in wanted:
                 ignored.append(rel)
+                continue
+            why = _not_inside(entry, real_root, want_dir=False)
+            if why:
+                skipped.append(f"{rel} ({why})")
+            else:
+                found.append(rel)
         if not found:
             raise SplitError(f"{class_dir}: class folder has no videos with extensions "
                              f"{', '.join(sorted(wanted))}")
         videos += found
+    if skipped:
+        warnings.warn(f"{root}: skipped {len(skipped)} entries that are not regular files or "
+                      f"folders inside it: {'; '.join(skipped)}", stacklevel=2)
     if ignored:
         warnings.warn(f"{root}: ignored {len(ignored)} entries that are not videos, "
                       f"e.g. {ignored[0]!r}", stacklevel=2)
     return videos
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise SplitError(f"{folder}: cannot list the folder ({e.strerror or e})") from None
+
+
+_KINDS = [(stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+          (stat.S_ISSOCK, "a socket")]
+
+
+def _not_inside(entry: Path, real_root: Path, want_dir: bool) -> str | None:
+    """Why `entry` is not a regular file (a folder if `want_dir`) inside the root; None if it is.
+
+    lstat and realpath only: nothing is opened, so a pipe or /dev/zero cannot block.
+    """
+    try:
+        mode = entry.lstat().st_mode
+        link = stat.S_ISLNK(mode)
+        if link:
+            target = Path(os.path.realpath(entry))
+            mode = target.stat().st_mode  # FileNotFoundError: dangling
+            if not target.is_relative_to(real_root):
+                return f"a link to {target}, outside the folder"
+    except FileNotFoundError:
+        return "a dangling link"
+    except OSError as e:  # a link loop, a permission problem
+        return f"unreadable: {e.strerror or e}"
+    for test, kind in _KINDS:
+        if test(mode):
+            return f"{'a link to ' if link else ''}{kind}"
+    if want_dir:
+        return None if stat.S_ISDIR(mode) else "not a directory"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def folder_group(path: str, group_regex: re.Pattern[str]) -> str:

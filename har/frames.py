@@ -21,12 +21,16 @@ if TYPE_CHECKING:
     import torch
 
 SUFFIX = ".npz"
+JPEG_MAX_SIDE = 65500  # libjpeg's limit on a side; har.video refuses videos whose frames exceed it
 
 
 def save_frames(path: Path | str, frames: np.ndarray, quality: int = 90) -> int:
     """Write (T, H, W, 3) uint8 frames atomically; returns the file size in bytes."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"{path}: frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    if max(frames.shape[1:3]) > JPEG_MAX_SIDE:  # har.video's pixel budget refuses such videos first
+        raise ValueError(f"{path}: frames of {frames.shape[2]}x{frames.shape[1]} exceed JPEG's "
+                         f"{JPEG_MAX_SIDE} pixels a side")
     encoded = [_encode(f, quality) for f in frames]
     offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
     with atomic_path(path) as tmp:

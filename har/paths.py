@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+# The params stage's marker: every stage is downstream of it, so params.yaml is checked first.
+PARAMS_CHECKED = Path("data/params.ok")
 ARCHIVES = Path("data/archives")  # downloaded dataset archives, kept between runs
 RAW = Path("data/raw")
 RAW_VIDEOS = RAW / "videos"
@@ -15,20 +17,41 @@ METRICS = Path("metrics")
 REPORTS = Path("reports")
 
 
-def checkpoint(model: str) -> Path:
-    return MODELS / model / "model.pt"
+# One training run is a model of params.yaml's `models` and a seed of train.seeds: DVC's
+# matrix stages train@<model>-<seed> and evaluate@<model>-<seed> (dvc.yaml).
 
 
-def live_dir(model: str) -> Path:
-    """dvclive's folder of per-epoch curves for one model."""
-    return METRICS / "train" / model
+def run_name(model: str, seed: int) -> str:
+    """How a run is named in logs and folders: `cnn3d/seed0`."""
+    return f"{model}/seed{seed}"
+
+
+def checkpoint(model: str, seed: int) -> Path:
+    return MODELS / model / f"seed{seed}" / "model.pt"
+
+
+def live_dir(model: str, seed: int) -> Path:
+    """dvclive's folder of one run's per-epoch curves."""
+    return METRICS / "train" / model / f"seed{seed}"
+
+
+def seed_metrics_file(model: str, seed: int) -> Path:
+    """The evaluate stage's test metrics of one run."""
+    return METRICS / model / f"seed{seed}.json"
+
+
+def seed_confusion_file(model: str, seed: int) -> Path:
+    """The evaluate stage's per-video predictions of one run."""
+    return METRICS / model / f"seed{seed}-predictions.csv"
 
 
 def metrics_file(model: str) -> Path:
+    """The aggregate stage's summary over seeds: each seed's numbers, their mean and std."""
     return METRICS / f"{model}.json"
 
 
 def confusion_file(model: str) -> Path:
+    """Every seed's per-video predictions in one table, for `dvc plots` (confusion template)."""
     return METRICS / "confusion" / f"{model}.csv"
 
 
@@ -37,6 +60,6 @@ def pretrained_dir(model: str) -> Path:
     return MODELS / "pretrained" / model
 
 
-def features_dir(model: str) -> Path:
-    """The features@<model> stage's output: cached outputs of a frozen per-frame encoder."""
-    return FEATURES / model
+def features_dir(model: str, seed: int) -> Path:
+    """The features@<model> stage's output for one seed: cached outputs of a frozen encoder."""
+    return FEATURES / model / f"seed{seed}"

@@ -1,11 +1,16 @@
-"""A trained checkpoint applied to videos, with exactly the transforms evaluation used.
+"""A trained model applied to videos, with exactly the transforms evaluation used.
 
 The evaluate stage reads frames the extract stage stored: `har.video.read_frames`
 (uniform over the whole video, upright, short side scaled), then JPEG at
 extract.jpeg_quality, then the centre crop and normalisation of `eval.clips` clips,
 whose softmax it averages. `Predictor` runs the same functions in the same order on
-a video file, all of it read from the checkpoint, so its probabilities are those of
+a video file, all of it read from the model file, so its probabilities are those of
 the evaluate stage (tests/test_predict.py checks this on a test-split video).
+
+A model is a .pt checkpoint, run on torch, or a .onnx file from `har export`, run on
+ONNX Runtime. Everything but the forward pass is shared and torch-free (decoding,
+JPEG round trip, har.preprocessing's numpy transform, the softmax average), so torch
+is imported only when a .pt file is loaded.
 """
 
 from __future__ import annotations
@@ -15,14 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
-from har.checkpoint import load_model
-from har.data import clip_indices, preprocess_frames
-from har.engine import video_scores
 from har.frames import jpeg_round_trip
-from har.video import read_frames
+from har.preprocessing import Preprocessing, eval_clip_indices, eval_clips
+from har.video import VideoError, read_frames
 
 FALLBACK_CLIPS = 3  # eval.clips of the default params.yaml, for use outside the project
 
@@ -39,9 +41,58 @@ def default_clips(params_file: Path | str = "params.yaml") -> int:
     return clips if isinstance(clips, int) and clips > 0 else FALLBACK_CLIPS
 
 
+class TorchModel:
+    """A .pt checkpoint of the train stage, rebuilt on torch (imported here, and only here)."""
+
+    def __init__(self, path: Path, device: str = "cpu"):
+        import torch
+
+        from har import cpu_kernels
+        from har.checkpoint import load_model as load_checkpoint
+
+        cpu_kernels.check_isa()  # the kernels the evaluate stage ran, so the same probabilities
+        self.module, self.prep, ckpt = load_checkpoint(path, device)
+        self.device = torch.device(device)
+        self.classes: list[str] = list(ckpt["class_names"])
+        # The train stage names the model; older files only by their folder, models/<name>/.
+        self.name: str = ckpt.get("model_name") or path.parent.name
+        self.arch: str = ckpt["arch"]
+
+    def logits(self, clips: np.ndarray) -> np.ndarray:
+        """(N, classes) float32 logits of a batch of N clips in the model's layout."""
+        import torch
+
+        with torch.inference_mode():
+            return self.module(torch.from_numpy(clips).to(self.device)).float().cpu().numpy()
+
+
+def load_model(path: Path | str, device: str = "cpu", threads: int | None = 1):
+    """TorchModel for a .pt checkpoint, har.onnx_model.OnnxModel for a .onnx file.
+
+    Both have prep, classes, name, arch and logits(clips). `threads` sizes ONNX
+    Runtime's session; torch's threads are process-wide, set by the caller.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        if device != "cpu":
+            raise ValueError(f"{path}: an .onnx model runs on the CPU (ONNX Runtime); "
+                             f"--device {device} needs the .pt checkpoint")
+        from har.onnx_model import OnnxModel
+
+        return OnnxModel(path, threads)
+    return TorchModel(path, device)
+
+
+def mean_softmax(logits: np.ndarray) -> np.ndarray:
+    """(classes,) float32: the softmax of each clip's logits, averaged (the evaluate stage's
+    video score, har.engine.video_scores)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).mean(axis=0)
+
+
 @dataclass
 class Prediction:
-    probabilities: torch.Tensor  # (classes,), softmax averaged over the clips
+    probabilities: np.ndarray  # (classes,) float32, softmax averaged over the clips
     frames_used: int  # distinct video frames the clips were made of
     seconds: float  # decoding plus inference
 
@@ -49,46 +100,46 @@ class Prediction:
         return topk(self.probabilities, classes, k)
 
 
-def topk(probabilities: torch.Tensor, classes: list[str], k: int) -> list[dict]:
+def topk(probabilities: np.ndarray, classes: list[str], k: int) -> list[dict]:
     """[{class, probability}] of the k most probable classes, most probable first."""
-    values, indices = probabilities.topk(min(k, len(classes)))
-    return [{"class": classes[i], "probability": round(float(v), 6)}
-            for v, i in zip(values.tolist(), indices.tolist())]
+    order = np.argsort(-probabilities, kind="stable")[:min(k, len(classes))]
+    return [{"class": classes[i], "probability": round(float(probabilities[i]), 6)} for i in order]
 
 
 class Predictor:
-    """One checkpoint, loaded once; thread-safe (eval mode, no state changes in forward)."""
+    """One model file, loaded once; thread-safe (no state changes after loading)."""
 
-    def __init__(self, checkpoint: Path | str, clips: int | None = None, device: str = "cpu"):
-        self.path = Path(checkpoint)
-        self.model, self.prep, ckpt = load_model(self.path, device)
-        self.device = torch.device(device)
-        self.classes: list[str] = list(ckpt["class_names"])
-        # models/<name>/model.pt: the train stage names the model; older files only by folder.
-        self.name: str = ckpt.get("model_name") or self.path.parent.name
-        self.arch: str = ckpt["arch"]
+    def __init__(self, model: Path | str, clips: int | None = None, device: str = "cpu",
+                 threads: int | None = 1):
+        self.path = Path(model)
+        self.model = load_model(self.path, device, threads)
+        self.prep: Preprocessing = self.model.prep
+        self.classes: list[str] = self.model.classes
+        self.name: str = self.model.name
+        self.arch: str = self.model.arch
         self.clips = clips or default_clips()
 
-    def clip_batch(self, frames: np.ndarray) -> torch.Tensor:
-        """The model's input: (clips, ...) from (prep.source_frames, H, W, 3) uint8 sampled frames."""
-        stored = torch.from_numpy(jpeg_round_trip(frames, self.prep.jpeg_quality)).permute(0, 3, 1, 2)
-        return torch.stack([preprocess_frames(stored, self.prep, c, self.clips)
-                            for c in range(self.clips)])
+    def clip_batch(self, frames: np.ndarray) -> np.ndarray:
+        """The model's input: (clips, ...) float32 from (prep.source_frames, H, W, 3) uint8 frames."""
+        return eval_clips(jpeg_round_trip(frames, self.prep.jpeg_quality), self.prep, self.clips)
 
-    def probabilities(self, frames: np.ndarray) -> torch.Tensor:
-        """Video-level probabilities from (prep.source_frames, H, W, 3) uint8 sampled frames."""
-        clips = self.clip_batch(frames)
-        with torch.inference_mode():
-            logits = self.model(clips.to(self.device)).float().cpu()
-        one_video = torch.zeros(self.clips, dtype=torch.long)
-        probs, _ = video_scores(logits, one_video, one_video)  # the evaluate stage's average
-        return probs[0]
+    def probabilities(self, frames: np.ndarray, source: Path | str = "the video") -> np.ndarray:
+        """Video-level probabilities from (prep.source_frames, H, W, 3) uint8 sampled frames.
+
+        VideoError naming `source` when the frames do not fit the model's crop (a portrait
+        video for a landscape crop).
+        """
+        try:
+            clips = self.clip_batch(frames)
+        except ValueError as e:
+            raise VideoError(f"{source}: {e}, which this model needs") from None
+        return mean_softmax(self.model.logits(clips))
 
     def frames_used(self, indices: list[int]) -> int:
         """How many distinct video frames the clips take, given the sampled frames' indices."""
-        frames = self.prep.clip_frames(train=False)  # what preprocess_frames takes
+        frames = self.prep.clip_frames(train=False)  # what eval_clip takes
         rows = {i for c in range(self.clips)
-                for i in clip_indices(len(indices), frames, c, self.clips)}
+                for i in eval_clip_indices(len(indices), frames, c, self.clips)}
         return len({indices[r] for r in rows})
 
     def predict_file(self, path: Path | str, timeout: float = 600.0, threads: int = 1) -> Prediction:
@@ -96,5 +147,5 @@ class Predictor:
         start = time.perf_counter()
         sampled = read_frames(path, self.prep.source_frames, self.prep.short_side,
                               timeout=timeout, threads=threads)
-        probs = self.probabilities(sampled.array)
+        probs = self.probabilities(sampled.array, path)
         return Prediction(probs, self.frames_used(sampled.indices), time.perf_counter() - start)

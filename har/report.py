@@ -1,13 +1,17 @@
-"""The results table (markdown) and training curves (PNG), from metrics/ alone."""
+"""The results table (markdown) and training curves (PNG), from metrics/ alone.
+
+Every measured row is a model's runs over train.seeds: mean ± standard deviation over the
+seeds, the number of seeds, and the 95% Wilson interval of the video accuracy over the test
+videos (har/seed_summary.py says why both).
+"""
 
 from __future__ import annotations
 
-import csv
 import json
-from collections import Counter
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 
 matplotlib.use("Agg")  # no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
@@ -17,8 +21,9 @@ from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types  # noqa:
 DATASET_NAMES = {"synthetic": "the built-in dataset", "ucf101": "UCF101", "hmdb51": "HMDB51",
                  "folder": "the folder dataset"}
 
-COLUMNS = ["model", "input (frames x size)", "params", "best epoch", "train acc", "val acc",
-           "test acc (clip)", "test top-5 (clip)", "test acc (video)", "test loss", "train time"]
+COLUMNS = ["model", "input (frames x size)", "params", "seeds", "best epoch", "train acc",
+           "val acc", "test acc (clip)", "test top-5 (clip)", "test acc (video)",
+           "95% CI (video)", "test loss", "train time"]
 VIDEO_ACCURACY = COLUMNS.index("test acc (video)")
 
 
@@ -27,13 +32,17 @@ def load_metrics(metrics_dir: Path, models: list[str]) -> dict[str, dict]:
     for name in models:
         path = Path(metrics_dir) / f"{name}.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no metrics for model {name!r} (run its evaluate stage)")
+            raise FileNotFoundError(f"{path}: no metrics for model {name!r} (run its aggregate "
+                                    "stage: dvc repro aggregate@" + name + ")")
         out[name] = json.loads(path.read_text())
     return out
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def _pct(mean: float, std: float | None = None) -> str:
+    """"93.4%", or "93.4 ± 0.5%" (the spread in points) when there is one."""
+    if std is None:
+        return f"{100 * mean:.1f}%"
+    return f"{100 * mean:.1f} ± {100 * std:.1f}%"
 
 
 def _duration(seconds: float) -> str:
@@ -49,29 +58,46 @@ def input_cell(clips: dict) -> str:
     return cell
 
 
+def measured_row(name: str, m: dict) -> dict[str, str]:
+    mean, std = m["mean"], m["std"]
+    t, tr = mean["test"], mean["train"]
+    ts, trs = std["test"], std["train"]
+    best = tr["best_epoch"]
+    low, high = m["ci95"]["video_top1"]
+    return {
+        "model": f"`{name}`", "input (frames x size)": input_cell(m["input"]),
+        "params": f"{m['params']['total'] / 1e6:.2f} M", "seeds": str(len(m["seeds"])),
+        "best epoch": f"{best:.0f} / {m['epochs']}" if best == int(best) else
+                      f"{best:.1f} / {m['epochs']}",
+        "train acc": _pct(tr["train_top1"], trs["train_top1"]),
+        "val acc": _pct(tr["val_top1"], trs["val_top1"]),
+        "test acc (clip)": _pct(t["clip_top1"], ts["clip_top1"]),
+        "test top-5 (clip)": _pct(t["clip_top5"], ts["clip_top5"]),
+        "test acc (video)": _pct(t["video_top1"], ts["video_top1"]),
+        "95% CI (video)": f"{100 * low:.1f}–{100 * high:.1f}%",
+        "test loss": f"{t['loss']:.3f}" if ts["loss"] is None else
+                     f"{t['loss']:.3f} ± {ts['loss']:.3f}",
+        "train time": _duration(tr["seconds"]),
+    }
+
+
 def results_table(metrics: dict[str, dict], reported: list | None = None) -> str:
     """One row per measured model, then one per `reported` result (har.config.ReportedResult).
 
     A reported row carries only the published accuracy, in the video column, and is
     marked as reported in the model cell; a numbered note below says where from.
     """
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for name, m in metrics.items():
-        t, tr = m["test"], m["train"]
-        cells = [f"`{name}`", input_cell(m["input"]),
-                 f"{m['params']['total'] / 1e6:.2f} M", f"{tr['best_epoch']} / {tr['epochs']}",
-                 _pct(tr["train_top1"]), _pct(tr["val_top1"]), _pct(t["clip_top1"]),
-                 _pct(t["clip_top5"]), _pct(t["video_top1"]), f"{t['loss']:.3f}",
-                 _duration(tr["seconds"])]
-        lines.append("| " + " | ".join(cells) + " |")
+    rows = [measured_row(name, m) for name, m in metrics.items()]
     notes = []
     for i, result in enumerate(reported or [], 1):
-        cells = ["–"] * len(COLUMNS)
-        cells[0] = f"`{result.model}`, reported [{i}]"
-        cells[VIDEO_ACCURACY] = f"{result.accuracy:.2f}%"
-        lines.append("| " + " | ".join(cells) + " |")
+        row = dict.fromkeys(COLUMNS, "–")
+        row["model"] = f"`{result.model}`, reported [{i}]"
+        row[COLUMNS[VIDEO_ACCURACY]] = f"{result.accuracy:.2f}%"
+        rows.append(row)
         notes.append(f"[{i}] Reported, not measured here: {result.source}; {result.protocol}.")
-    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+    table = pd.DataFrame(rows, columns=COLUMNS).to_markdown(index=False, tablefmt="github",
+                                                             disable_numparse=True)
+    return table + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def render_results(params, metrics_dir: Path) -> str:
@@ -84,31 +110,36 @@ def render_results(params, metrics_dir: Path) -> str:
     metrics = load_metrics(metrics_dir, models)
     ds = params.dataset
     which = "its one split" if ds.name == "folder" else f"official split {ds.split}"
+    seeds = ", ".join(map(str, params.train.seeds))
     text = ("# Results\n\n" + results_table(metrics, params.reported) +
-            f"\nAccuracies on the test set of {DATASET_NAMES[ds.name]}, {which}; the best epoch is "
-            "chosen on validation.\nVideo accuracy averages the softmax over the evaluated clips "
-            "of each video.\n")
-    by_type = action_type_table(metrics, video_counts_by_class(Path(metrics_dir) / "confusion", models))
+            f"\nAccuracies on the test set of {DATASET_NAMES[ds.name]}, {which}, as mean ± "
+            f"standard deviation over the seeds ({seeds}); the best epoch is chosen on "
+            "validation.\nVideo accuracy averages the softmax over the evaluated clips of each "
+            "video; its 95% CI is the Wilson interval over the test videos at the seed mean.\n")
+    by_type = action_type_table(metrics, video_counts_by_class(Path(metrics_dir) / "confusion",
+                                                               models))
     if by_type:
         text += ("\n## Video accuracy by action type\n\nThe five types of the UCF101 paper "
-                 "(Soomro et al. 2012, Fig. 2), over each type's test videos.\n\n" + by_type)
+                 "(Soomro et al. 2012, Fig. 2), over each type's test videos, mean over seeds.\n\n"
+                 + by_type)
     return text
 
 
-def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, Counter]:
-    """Per model, test videos per true class, from the evaluate stage's confusion CSV."""
+def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, pd.Series]:
+    """Per model, test videos per true class, from the aggregate stage's predictions table."""
     counts = {}
     for name in models:
         path = Path(confusion_dir) / f"{name}.csv"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no confusion matrix for model {name!r} "
-                                    "(run its evaluate stage)")
-        with open(path, newline="") as f:
-            counts[name] = Counter(row["actual"] for row in csv.DictReader(f))
+            raise FileNotFoundError(f"{path}: no predictions for model {name!r} "
+                                    f"(run dvc repro aggregate@{name})")
+        predictions = pd.read_csv(path, dtype=str)
+        one_seed = predictions[predictions["seed"] == predictions["seed"].iloc[0]]
+        counts[name] = one_seed["actual"].value_counts()
     return counts
 
 
-def action_type_table(metrics: dict[str, dict], counts: dict[str, Counter]) -> str | None:
+def action_type_table(metrics: dict[str, dict], counts: dict[str, pd.Series]) -> str | None:
     """Video accuracy by the five UCF101 action types, or None when the classes are not UCF101's.
 
     A type's accuracy is over its test videos (class accuracies weighted by their
@@ -117,37 +148,40 @@ def action_type_table(metrics: dict[str, dict], counts: dict[str, Counter]) -> s
     types = load_ucf101_types()
     if not metrics or any(not set(m["per_class_video_top1"]) <= set(types) for m in metrics.values()):
         return None
-    lines = ["| model | " + " | ".join(TYPES) + " |", "|" + "---|" * (len(TYPES) + 1)]
+    rows = []
     for name, m in metrics.items():
-        by_type = accuracy_by_type(m["per_class_video_top1"], counts[name])
-        cells = [_pct(by_type[t]) if t in by_type else "–" for t in TYPES]
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        accuracy = accuracy_by_type(m["per_class_video_top1"], counts[name].to_dict())
+        rows.append({"model": f"`{name}`", **{t: f"{100 * accuracy[t]:.1f}%" if t in accuracy
+                                                 else "–" for t in TYPES}})
+    return pd.DataFrame(rows, columns=["model", *TYPES]).to_markdown(
+        index=False, tablefmt="github", disable_numparse=True) + "\n"
 
 
-def read_curve(tsv: Path) -> tuple[list[int], list[float]]:
-    """dvclive's TSV: timestamp, step, value."""
-    steps, values = [], []
-    with open(tsv, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            value_key = [k for k in row if k not in ("timestamp", "step")][0]
-            steps.append(int(row["step"]) + 1)  # dvclive counts from 0; epochs from 1
-            values.append(float(row[value_key]))
-    return steps, values
+def read_curve(tsv: Path) -> pd.Series:
+    """dvclive's TSV (timestamp, step, value) as value by epoch (dvclive counts from 0)."""
+    curve = pd.read_csv(tsv, sep="\t")
+    return pd.Series(curve.iloc[:, -1].to_numpy(), index=curve["step"].to_numpy() + 1)
 
 
-def plot_curves(live_root: Path, models: list[str], out_png: Path) -> None:
+def plot_curves(live_root: Path, models: list[str], seeds: list[int], out_png: Path) -> None:
+    """Per model: the mean over seeds as a line, the band from the lowest to the highest seed."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name in models:
-        base = Path(live_root) / name / "plots" / "metrics"
+    for i, name in enumerate(models):
+        color = f"C{i % 10}"
         for ax, metric in zip(axes, ("loss", "top1")):
             for split, style in (("train", "--"), ("val", "-")):
-                tsv = base / split / f"{metric}.tsv"
-                if tsv.is_file():
-                    steps, values = read_curve(tsv)
-                    ax.plot(steps, values, style, label=f"{name} {split}")
+                tsvs = [Path(live_root) / name / f"seed{s}" / "plots/metrics" / split / f"{metric}.tsv"
+                        for s in seeds]
+                curves = pd.DataFrame({s: read_curve(t) for s, t in zip(seeds, tsvs) if t.is_file()})
+                if curves.empty:
+                    continue
+                ax.plot(curves.index, curves.mean(axis=1), style, color=color,
+                        label=f"{name} {split}")
+                if split == "val" and curves.shape[1] > 1:
+                    ax.fill_between(curves.index, curves.min(axis=1), curves.max(axis=1),
+                                    color=color, alpha=0.15, linewidth=0)
     for ax, title in zip(axes, ("loss", "accuracy (top-1)")):
-        ax.set_title(title)
+        ax.set_title(f"{title}: mean over {len(seeds)} seeds, validation band min–max")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, ncol=2)

@@ -16,6 +16,7 @@ every link of the chain:
     python -m har.results_check                 # all four; exit 1 and say what differs
     python -m har.results_check --no-readme     # 1 to 3 only (after a run of another profile)
     python -m har.results_check --update-readme # rewrite README's block from metrics/
+    python -m har.results_check --expected DIR  # and the numbers equal DIR's, bit for bit
 
 The README's block is rendered from the committed metrics, never typed: after a new
 `dvc repro`, run --update-readme and commit README.md with metrics/ and dvc.lock.
@@ -86,13 +87,21 @@ def dvc_md5(path: Path) -> str:
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
-def current_stages(lock: dict, models: list[str]) -> dict[str, dict]:
-    """dvc.lock's stages of params.yaml's `models` (and the stages not per model).
+def current_stages(lock: dict, models: list[str], seeds: list[int]) -> dict[str, dict]:
+    """dvc.lock's stages of params.yaml's `models` and train.seeds (and those not per model).
 
-    DVC keeps the lock entries of a model removed from params.yaml; they no longer count.
+    DVC keeps the lock entries of a model or seed removed from params.yaml; they no longer
+    count. Per-model stages are named <stage>@<model>, per-run ones <stage>@<model>-<seed>
+    (model names have no '-', har/config.py).
     """
-    return {name: stage for name, stage in (lock.get("stages") or {}).items()
-            if "@" not in name or name.split("@", 1)[1] in models}
+    current = {}
+    for name, stage in (lock.get("stages") or {}).items():
+        if "@" in name:
+            model, _, seed = name.split("@", 1)[1].partition("-")
+            if model not in models or (seed and int(seed) not in seeds):
+                continue
+        current[name] = stage
+    return current
 
 
 def _lookup(params: dict, dotted: str):
@@ -107,9 +116,10 @@ def _lookup(params: dict, dotted: str):
 _MISSING = object()
 
 
-def stale_problems(root: Path, lock: dict, params: dict, models: list[str]) -> list[str]:
+def stale_problems(root: Path, lock: dict, params: dict, models: list[str], seeds: list[int]
+                   ) -> list[str]:
     """Stages whose source files or params differ from what dvc.lock recorded when they ran."""
-    stages = current_stages(lock, models)
+    stages = current_stages(lock, models, seeds)
     produced = [o["path"] for stage in stages.values() for o in stage.get("outs", [])]
     stale: dict[str, list[str]] = {}
     for name, stage in stages.items():
@@ -133,10 +143,10 @@ def stale_problems(root: Path, lock: dict, params: dict, models: list[str]) -> l
             f"dvc.lock, metrics/, reports/results.md and README.md together:\n{listing}"]
 
 
-def committed_outputs(lock: dict, models: list[str]) -> dict[str, str]:
+def committed_outputs(lock: dict, models: list[str], seeds: list[int]) -> dict[str, str]:
     """path -> md5 of every dvc.lock output that git carries: metrics/ and reports/results.md."""
     out = {}
-    for stage in current_stages(lock, models).values():
+    for stage in current_stages(lock, models, seeds).values():
         for o in stage.get("outs", []):
             path = o["path"]
             if path.startswith(f"{paths.METRICS.as_posix()}/") or path == RESULTS.as_posix():
@@ -146,14 +156,15 @@ def committed_outputs(lock: dict, models: list[str]) -> dict[str, str]:
 
 def lock_problems(root: Path, stale: bool = True) -> list[str]:
     lock = yaml.safe_load((root / LOCK).read_text()) or {}
-    models = list(load_params(root / "params.yaml").models)
-    outputs = committed_outputs(lock, models)
+    params = load_params(root / "params.yaml")
+    models, seeds = list(params.models), params.train.seeds
+    outputs = committed_outputs(lock, models, seeds)
     if not outputs:
         return [f"{LOCK}: records no metrics; run `dvc repro`"]
     problems = []
     if stale:
-        params = yaml.safe_load((root / "params.yaml").read_text())
-        problems += stale_problems(root, lock, params, models)
+        raw = yaml.safe_load((root / "params.yaml").read_text())
+        problems += stale_problems(root, lock, raw, models, seeds)
     for path, md5 in sorted(outputs.items()):
         if not (root / path).exists():
             problems.append(f"{path}: missing, but {LOCK} records it; run `dvc repro`")
@@ -161,6 +172,35 @@ def lock_problems(root: Path, stale: bool = True) -> list[str]:
             problems.append(f"{path}: differs from what the pipeline wrote (its hash in {LOCK} is "
                             f"{md5}): edited by hand, or {LOCK} is stale; run `dvc repro`")
     return problems
+
+
+# The numbers a rerun must reproduce bit for bit (the CPU kernels are pinned,
+# har/cpu_kernels.py): every seed's accuracies, loss and best epoch. Not train time.
+REPRODUCED = ("test.clip_top1", "test.clip_top5", "test.video_top1", "test.loss",
+              "train.best_epoch", "train.train_top1", "train.val_top1")
+
+
+def number_differences(metrics_dir: Path, expected_dir: Path, models: list[str]) -> list[str]:
+    """Where metrics_dir's per-seed numbers differ from expected_dir's (metrics/<model>.json)."""
+    found = []
+    for model in models:
+        new_path, old_path = Path(metrics_dir) / f"{model}.json", Path(expected_dir) / f"{model}.json"
+        if not old_path.is_file():
+            found.append(f"{old_path}: no expected numbers for model {model!r}")
+            continue
+        new = json.loads(new_path.read_text())["per_seed"]
+        old = json.loads(old_path.read_text())["per_seed"]
+        if sorted(new) != sorted(old):
+            found.append(f"{model}: seeds {sorted(new)} against the expected {sorted(old)}")
+            continue
+        for seed in sorted(old):
+            for key in REPRODUCED:
+                section, name = key.split(".")
+                a, b = new[seed][section][name], old[seed][section][name]
+                if a != b:
+                    found.append(f"{model}, seed {seed}: {key} is {a}, expected {b} "
+                                 f"({old_path})")
+    return found
 
 
 def _diff(expected: str, actual: str, name: str) -> str:
@@ -211,17 +251,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip README.md (its table is the default profile's)")
     parser.add_argument("--update-readme", action="store_true",
                         help="rewrite README's results block from metrics/, then check")
+    parser.add_argument("--expected", type=Path, metavar="DIR",
+                        help="also require every seed's accuracies, loss and best epoch in "
+                             "metrics/ to equal those of DIR/<model>.json, bit for bit")
     args = parser.parse_args(argv)
     if args.update_readme:
         changed = update_readme()
         print(f"{README}: results block {'updated' if changed else 'already up to date'}")
     found = problems(readme=not args.no_readme)
+    if args.expected is not None:
+        models = list(load_params().models)
+        found += number_differences(paths.METRICS, args.expected, models)
     for p in found:
         print(f"results check: {p}", file=sys.stderr)
     if not found:
         checked = "reports/results.md" + ("" if args.no_readme else " and README.md's table")
         print(f"results check: dvc.lock is this commit's code and params, metrics match it, "
-              f"and {checked} agree with the report code")
+              f"and {checked} agree with the report code"
+              + (f"; every seed's numbers equal {args.expected}'s" if args.expected else ""))
     return 1 if found else 0
 
 

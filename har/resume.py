@@ -4,7 +4,7 @@ The checkpoint lives in checkpoints/<model>/last.pt, outside every DVC output: D
 deletes a stage's outputs before it reruns the stage, so a file among them (or a
 `persist` output, which DVC would also cache and push) could not carry state from
 a killed run to the next. It is written atomically after each complete epoch and
-deleted once models/<model>/model.pt is written.
+deleted once models/<model>/seed<k>/model.pt is written.
 
 A checkpoint resumes only the run that made it. It records a fingerprint of
 everything that decides the training (the model's params, the train section, the
@@ -24,17 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from har.code_deps import stage_code
 from har.fileio import atomic_path
 
 ROOT = Path("checkpoints")
-# What the train stage's result depends on beyond params: its code (dvc.yaml deps).
-CODE = ("stages/train.py", "har/engine.py", "har/data.py", "har/features.py", "har/distributed.py",
-        "har/resume.py", "har/models")
+# What the train stage's result depends on beyond params: its code, every har file the
+# script imports (har/code_deps.py; dvc.yaml's deps cover the same, tests/test_dvc_deps.py).
+TRAIN_SCRIPT = "stages/train.py"
 DATA = ("data/splits",)
 
 
-def path(model: str) -> Path:
-    return ROOT / model / "last.pt"
+def path(run: str) -> Path:
+    """`run`: paths.run_name(model, seed), e.g. cnn3d/seed0."""
+    return ROOT / run / "last.pt"
 
 
 def _files_digest(paths: tuple[str, ...]) -> str:
@@ -55,13 +57,14 @@ def _frames_digest(frames: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(params, model_name: str, world_size: int, features_info: Path,
+def fingerprint(params, model_name: str, seed: int, world_size: int, features_info: Path,
                 frames: Path) -> dict[str, str]:
     """What must match for a checkpoint to resume, one entry per cause (so a refusal names it)."""
     spec = params.model(model_name)
     parts = {
         "model params": {"arch": spec.arch, "model": spec.model},
-        "train params": dataclasses.asdict(params.train_config(model_name)),
+        # This run's seed, not the list: adding a seed to train.seeds does not change this run.
+        "train params": {**dataclasses.asdict(params.train_config(model_name)), "seeds": seed},
         "dataset/extract/split params": [dataclasses.asdict(params.dataset),
                                          dataclasses.asdict(params.extract),
                                          dataclasses.asdict(params.split)],
@@ -72,7 +75,7 @@ def fingerprint(params, model_name: str, world_size: int, features_info: Path,
            for k, v in parts.items()}
     out["data (splits, features)"] = _files_digest(DATA + (str(features_info),))
     out["data (frames)"] = _frames_digest(frames)
-    out["code"] = _files_digest(CODE)
+    out["code"] = _files_digest(tuple(sorted(stage_code(TRAIN_SCRIPT))))
     return out
 
 
@@ -94,17 +97,17 @@ def set_rng_state(state: dict, generators: list[torch.Generator]) -> None:
         g.set_state(s)
 
 
-def save(model: str, state: dict) -> None:
-    target = path(model)
+def save(run: str, state: dict) -> None:
+    target = path(run)
     for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a kill mid-save
         stale.unlink(missing_ok=True)
     with atomic_path(target) as tmp:
         torch.save(state, tmp)
 
 
-def load(model: str, expected: dict[str, str], say=print) -> dict | None:
+def load(run: str, expected: dict[str, str], say=print) -> dict | None:
     """The checkpoint to resume from, or None (none there, or made by another config: said why)."""
-    target = path(model)
+    target = path(run)
     if not target.is_file():
         return None
     try:
@@ -123,5 +126,5 @@ def load(model: str, expected: dict[str, str], say=print) -> dict | None:
     return state
 
 
-def remove(model: str) -> None:
-    path(model).unlink(missing_ok=True)
+def remove(run: str) -> None:
+    path(run).unlink(missing_ok=True)

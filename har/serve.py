@@ -3,7 +3,12 @@
 Every upload is written under a random name in a private folder, validated by
 decoding it (never by its extension), and deleted when the request ends, however it
 ends. Every error is a 4xx JSON {"error": "..."} a person can read; a 500 would be a
-bug here, never a bad upload.
+bug here, never a bad upload. With `timeline=1` the answer also holds one prediction per
+window of `window` seconds every `stride` seconds (har/timeline.py), which the page draws
+under the video.
+
+Models are .pt checkpoints (torch) or .onnx files from `har export` (ONNX Runtime, and
+then torch is never imported).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import atexit
 import base64
 import io
 import logging
+import math
 import os
 import shutil
 import signal
@@ -20,19 +26,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from flask import Flask, jsonify, render_template, request
 from PIL import Image
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from har.config import ServeConfig
 from har.predict import Predictor
+from har.timeline import predict_windows
 from har.video import VideoError, poster_frame
 
 log = logging.getLogger("har.serve")
 MB = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the file itself
 PREVIEW_SIDE = 240  # short side of the frame the page shows for videos it cannot play
+# Timeline requests: the seconds a window or stride may take, and the most frames a window may
+# hold per second of it. windows() keeps one window's frames in memory, so these bound what a
+# request can hold whatever the upload claims its frame rate is.
+TIMELINE_SECONDS = (0.1, 10.0)
+MAX_WINDOW_FPS = 120
 
 
 class BadUpload(Exception):
@@ -92,6 +103,7 @@ def create_app(predictors: list[Predictor], settings: ServeConfig, upload_dir: P
             raise BadUpload(400, f"unknown model {name!r}; this server has: {', '.join(models)}")
         predictor = models[name]
         topk = _topk(request.form.get("topk", "5"))
+        timeline = _timeline_options(request.form)
         shown = _display_name(upload.filename)
         fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".video", dir=upload_dir)
         try:
@@ -102,13 +114,21 @@ def create_app(predictors: list[Predictor], settings: ServeConfig, upload_dir: P
                 raise BadUpload(422, f"{shown}: the file is empty")
             if size > max_bytes:
                 raise BadUpload(413, f"the upload is larger than {settings.max_upload_mb:g} MB")
+            started = time.perf_counter()
             try:
                 prediction = predictor.predict_file(tmp, timeout=settings.decode_timeout_s)
+                if timeline:
+                    # The decode limit holds for both passes together.
+                    left = settings.decode_timeout_s - (time.perf_counter() - started)
+                    windows = _windows(predictor, tmp, *timeline, topk, max(left, 1e-3))
             except VideoError as e:
                 # The message starts with our temporary path: name the user's file instead.
                 raise BadUpload(422, str(e).replace(tmp, shown)) from None
             body = {"model": name, "topk": prediction.topk(predictor.classes, topk),
                     "frames_used": prediction.frames_used, "seconds": round(prediction.seconds, 4)}
+            if timeline:
+                body["timeline"] = {"window": timeline[0], "stride": timeline[1], "windows": windows}
+                body["seconds"] = round(time.perf_counter() - started, 4)
             if request.form.get("preview") == "1":
                 body["preview"] = _preview(tmp)
         finally:
@@ -126,6 +146,33 @@ def _topk(text: str) -> int:
     if not 1 <= k <= 100:
         raise BadUpload(400, f"topk must be between 1 and 100, got {k}")
     return k
+
+
+def _timeline_options(form) -> tuple[float, float] | None:
+    """(window, stride) in seconds when the form asks for a timeline (timeline=1), else None."""
+    if form.get("timeline", "0") not in ("1", "true"):
+        return None
+    low, high = TIMELINE_SECONDS
+    values = []
+    for key, default in (("window", "2"), ("stride", "1")):
+        text = form.get(key, default)
+        try:
+            value = float(text)
+        except ValueError:
+            raise BadUpload(400, f"{key} must be a number of seconds, got {text[:20]!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise BadUpload(400, f"{key} must be between {low:g} and {high:g} seconds, got {text[:20]}")
+        values.append(value)
+    return values[0], values[1]
+
+
+def _windows(predictor: Predictor, path: str, window: float, stride: float, topk: int,
+             timeout: float) -> list[dict]:
+    """The timeline of one upload as JSON rows: start, end (seconds), frames, topk."""
+    return [{"start": round(w.start, 3), "end": round(w.end, 3), "frames": w.frames,
+             "topk": w.topk(predictor.classes, topk)}
+            for w in predict_windows(predictor, path, window, stride, timeout=timeout, threads=1,
+                                     max_window_frames=math.ceil(MAX_WINDOW_FPS * window))]
 
 
 def _display_name(filename: str | None) -> str:
@@ -158,11 +205,13 @@ def serve(checkpoints: list[str], settings: ServeConfig, clips: int, host: str, 
     # SIGTERM (kill, systemd, docker stop) would end the process without atexit, leaving the
     # upload folder behind: make it a normal exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Requests run in parallel on waitress's threads. One torch thread each: several
-    # requests with a pool of intra-op threads each would fight over the cores.
-    torch.set_num_threads(1)
     start = time.perf_counter()
-    predictors = [Predictor(c, clips=clips) for c in checkpoints]
+    # Requests run in parallel on waitress's threads. One intra-op thread each (threads=1 for
+    # ONNX Runtime's sessions, torch's process-wide setting below): several requests with a
+    # pool of threads each would fight over the cores.
+    predictors = [Predictor(c, clips=clips, threads=1) for c in checkpoints]
+    if "torch" in sys.modules:  # a .pt model was loaded; .onnx models never import torch
+        sys.modules["torch"].set_num_threads(1)
     app = create_app(predictors, settings, private_upload_dir())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log.info("loaded %s in %.1f s; serving http://%s:%d/", ", ".join(p.name for p in predictors),

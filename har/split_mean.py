@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 SPLITS = (1, 2, 3)
@@ -97,25 +97,31 @@ def runs_by_split(runs: list[Run], params: dict) -> dict[int, Run]:
 
 
 def split_mean_table(by_split: dict[int, Run], models: list[str]) -> str:
-    """Markdown: per model, video top-1 of each split, their mean and spread, and clip top-1's mean."""
-    lines = ["| model | split 1 | split 2 | split 3 | 3-split mean (video) | std | "
-             "3-split mean (clip) |", "|---|---|---|---|---|---|---|"]
+    """Markdown: per model, video top-1 of each split (the seed mean), their mean and spread
+    across splits, and clip top-1's mean."""
+    rows = []
     for model in models:
-        video, clip = [], []
         for k in SPLITS:
             run = by_split[k]
-            test = run.metrics.get(f"metrics/{model}.json", {}).get("test")
+            test = run.metrics.get(f"metrics/{model}.json", {}).get("mean", {}).get("test")
             if test is None:
                 raise SplitMeanError(f"experiment {run.name} ({run.rev[:7]}) has no "
-                                     f"metrics/{model}.json")
-            video.append(test["video_top1"])
-            clip.append(test["clip_top1"])
-        cells = [f"{100 * v:.2f}%" for v in video]
-        lines.append(f"| `{model}` | " + " | ".join(cells) +
-                     f" | **{100 * statistics.mean(video):.2f}%** | {100 * statistics.pstdev(video):.2f} | "
-                     f"{100 * statistics.mean(clip):.2f}% |")
+                                     f"metrics/{model}.json with seed means")
+            rows.append({"model": model, "split": k, "video": test["video_top1"],
+                         "clip": test["clip_top1"]})
+    table = pd.DataFrame(rows)
+    video = table.pivot(index="model", columns="split", values="video").reindex(models)
+    out = pd.DataFrame({f"split {k}": video[k].map(lambda v: f"{100 * v:.2f}%") for k in SPLITS})
+    out["3-split mean (video)"] = video.mean(axis=1).map(lambda v: f"**{100 * v:.2f}%**")
+    # The population std: the three official splits are all there is, not a sample of splits.
+    out["std"] = video.std(axis=1, ddof=0).map(lambda v: f"{100 * v:.2f}")
+    clip = table.groupby("model")["clip"].mean().reindex(models)
+    out["3-split mean (clip)"] = clip.map(lambda v: f"{100 * v:.2f}%")
+    out.index = [f"`{m}`" for m in models]
     used = ", ".join(f"split {k}: {by_split[k].name} ({by_split[k].rev[:7]})" for k in SPLITS)
-    return "\n".join(lines) + f"\n\nExperiments: {used}.\n"
+    return (out.rename_axis("model").reset_index().to_markdown(index=False, tablefmt="github",
+                                                              disable_numparse=True)
+            + f"\n\nExperiments: {used}.\n")
 
 
 def report_split_mean(repo: Path = Path(".")) -> str:

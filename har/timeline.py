@@ -9,6 +9,7 @@ stage samples a file), so a window of a training-length clip sees what training 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,7 +18,6 @@ from typing import Iterable, Iterator
 
 import av
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from har.fileio import atomic_path
@@ -34,7 +34,7 @@ class WindowPrediction:
     start: float  # seconds from the first frame
     end: float
     frames: int  # frames decoded in the window
-    probabilities: torch.Tensor  # (classes,)
+    probabilities: np.ndarray  # (classes,)
 
     @property
     def centre(self) -> float:
@@ -51,16 +51,22 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], window: float, stride: f
     A window is yielded as soon as a frame at or past its end arrives. At the end of
     the input, the window that reaches the last frame is yielded, shorter if need be
     (a video shorter than `window` is one window), and the timeline stops there.
+    Work follows the frames, not the timestamps: across a gap in time (a stream
+    restart, a corrupt timestamp 1e11 s ahead) the empty windows are skipped in one step.
     """
     if window <= 0 or stride <= 0:
         raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
     held: deque[tuple[float, np.ndarray]] = deque()  # frames with start <= time < now
-    start, last, step = 0.0, None, 0.0
+    k, last, step = 0, None, 0.0
+    start = 0.0  # k * stride, computed rather than summed: no drift over a long stream
     for seconds, frame in frames:
         while seconds >= start + window:
             if held:
                 yield start, start + window, [f for _, f in held]
-            start += stride
+                k += 1
+            else:  # nothing held: straight to the first window that reaches `seconds`
+                k = max(k + 1, math.floor((seconds - window) / stride) + 1)
+            start = k * stride
             while held and held[0][0] < start:
                 held.popleft()
         if seconds >= start:  # with stride > window, frames between windows are skipped
@@ -73,14 +79,38 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], window: float, stride: f
 
 
 def predict_windows(predictor: Predictor, source: Path | str, window: float, stride: float,
-                    io_timeout: float | None = 30.0) -> Iterator[WindowPrediction]:
-    """Stream `source` (a file or any URL FFmpeg opens) once; one prediction per window."""
+                    io_timeout: float | None = 30.0, timeout: float | None = None,
+                    threads: int = 0, max_window_frames: int | None = None
+                    ) -> Iterator[WindowPrediction]:
+    """Stream `source` (a file or any URL FFmpeg opens) once; one prediction per window.
+
+    `timeout` bounds the whole pass, decoding and inference (har serve's decode limit).
+    `max_window_frames` refuses a source with more frames than that in any `window`
+    seconds (VideoError): a window's frames are held in memory.
+    """
     prep = predictor.prep
     timed = ((seconds, rgb) for _, seconds, rgb in
-             iter_frames(source, prep.short_side, io_timeout=io_timeout, threads=0))
+             iter_frames(source, prep.short_side, io_timeout=io_timeout, timeout=timeout,
+                         threads=threads))
+    if max_window_frames is not None:
+        timed = _at_most(timed, max_window_frames, window, source)
     for start, end, held in windows(timed, window, stride):
         sampled = np.stack([held[i] for i in sample_indices(len(held), prep.source_frames)])
-        yield WindowPrediction(start, end, len(held), predictor.probabilities(sampled))
+        yield WindowPrediction(start, end, len(held), predictor.probabilities(sampled, source))
+
+
+def _at_most(frames: Iterable[tuple[float, np.ndarray]], count: int, seconds: float,
+             source: Path | str) -> Iterator[tuple[float, np.ndarray]]:
+    """`frames`, or VideoError as soon as more than `count` of them fall within `seconds`."""
+    recent: deque[float] = deque()  # timestamps of the last `seconds`; at most `count` + 1
+    for t, frame in frames:
+        recent.append(t)
+        while recent[0] <= t - seconds:
+            recent.popleft()
+        if len(recent) > count:
+            raise VideoError(f"{source}: more than {count} frames within {seconds:g} s; "
+                             "its frame rate is too high for a timeline")
+        yield t, frame
 
 
 def annotate(predictor: Predictor, source: Path | str, out: Path | str,

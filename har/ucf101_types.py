@@ -37,19 +37,22 @@ def accuracy_by_type(per_class_accuracy: dict[str, float],
     once, like mean class accuracy). With counts (test videos per class): the accuracy
     over the type's videos, i.e. class accuracies weighted by their video counts.
     """
+    import pandas as pd  # only reports need it; load_ucf101_types stays light
+
     types = load_ucf101_types()
     unknown = sorted(set(per_class_accuracy) - set(types))
     if unknown:
         raise ValueError(f"not UCF101 classes, so no action type: {', '.join(unknown)}")
-    if class_counts is not None:
-        bad = sorted(c for c in per_class_accuracy if class_counts.get(c, 0) <= 0)
+    table = pd.DataFrame({"accuracy": pd.Series(per_class_accuracy, dtype=float)})
+    if class_counts is None:
+        table["videos"] = 1.0
+    else:
+        table["videos"] = pd.Series(class_counts, dtype=float).reindex(table.index)
+        bad = sorted(table.index[~(table["videos"] > 0)])
         if bad:
             raise ValueError(f"class_counts needs a positive video count for {', '.join(bad)}")
-    weight = (lambda c: 1) if class_counts is None else class_counts.__getitem__
-    result = {}
-    for kind in TYPES:
-        members = [c for c in per_class_accuracy if types[c] == kind]
-        if members:
-            total = sum(weight(c) for c in members)
-            result[kind] = sum(per_class_accuracy[c] * weight(c) for c in members) / total
-    return result
+    table["type"] = table.index.map(types)
+    table["correct"] = table["accuracy"] * table["videos"]
+    sums = table.groupby("type")[["correct", "videos"]].sum()
+    return {kind: float(sums.at[kind, "correct"] / sums.at[kind, "videos"])
+            for kind in TYPES if kind in sums.index}

@@ -5,6 +5,15 @@
 opens (`har predict --timeline` on files, http:// or rtsp://). Both turn a decoded
 frame into pixels with `upright_rgb`, so the frames a model is trained on and the
 frames it predicts on come from the same decoder, scaler and flags.
+
+Hostile inputs. Every path opens a video through `open_video`, which applies one
+pixel budget (`check_geometry`): a coded frame of more than MAX_PIXELS pixels, a
+display aspect ratio beyond MAX_ASPECT, or an output frame the JPEG codec cannot hold
+is refused with a VideoError naming the file and the reason, before any frame is
+decoded. The decoder itself is told the same limit (FFmpeg's `max_pixels`), so a
+stream that grows mid-file cannot allocate more. Frames are converted straight from
+the decoder's YUV to the small RGB size (`upright_rgb`): no full-size RGB copy exists.
+Which stream: the container's default video stream, else the largest (`pick_stream`).
 """
 
 from __future__ import annotations
@@ -21,9 +30,25 @@ from typing import Iterator
 import av
 import numpy as np
 
+from har.frames import JPEG_MAX_SIDE  # frames are stored as JPEG
+
 
 class VideoError(RuntimeError):
     """A video cannot be read; the message names the file and the problem."""
+
+
+# The pixel budget. 4096x2160 (DCI 4K) covers every camera and phone short of 8K; a
+# decoder holds up to ~18 frames of this size (H.264's 16 references plus the ones being
+# decoded), so this is what bounds memory per decoder (README, "Reproducibility and data safety").
+MAX_PIXELS = 4096 * 2160
+# Long side over short side, as displayed. 32:9 monitors are 3.6, 360-degree video 2; a
+# 4096x2 "video" (2048) scaled to a short side of 64 would be a 131072-pixel-wide frame.
+MAX_ASPECT = 16.0
+# Frame threads each hold a frame of their own: no more than this many pixels in flight.
+THREAD_PIXELS = 4 * 1920 * 1080
+# Opening a file already decodes a frame or two (FFmpeg's stream probing): the budget
+# applies there too, or an 8000x8000 file would cost 190 MB before it could be refused.
+OPEN_OPTIONS = {"max_pixels": str(MAX_PIXELS)}
 
 
 def ffmpeg_exe() -> str:
@@ -61,11 +86,11 @@ def probe(path: Path | str) -> VideoInfo:
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(f"{path}: no video stream")
-            stream = container.streams.video[0]
+        with av.open(str(path), options=OPEN_OPTIONS) as container:
+            stream = pick_stream(container, path)
             ctx = stream.codec_context
+            check_geometry(path, ctx.width, ctx.height, _sar(stream))
+            limit_decoder(stream)
             fps = float(stream.average_rate or stream.guessed_rate or 0)
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)
@@ -139,17 +164,100 @@ def upright_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
 
 
-def open_video(source: Path | str, timeout: float | None = None):
-    """An open PyAV container and its first video stream; VideoError naming `source` otherwise."""
+def check_geometry(source: Path | str, width: int, height: int, sar: Fraction | None = None,
+                   short_side: int | None = None) -> None:
+    """The pixel budget: VideoError naming `source` when its frames are too large or too thin.
+
+    `width` x `height` are the coded size (0 when the header does not say: the decoder's
+    `max_pixels` still applies); `short_side`, when given, is the size frames will be scaled
+    to, whose long side must fit a JPEG.
+    """
+    if width <= 0 or height <= 0:
+        return
+    if width * height > MAX_PIXELS:
+        raise VideoError(f"{source}: frames of {width}x{height} exceed the pixel budget of "
+                         f"{MAX_PIXELS:,} pixels (4096x2160); scale the video down first, e.g. "
+                         "ffmpeg -i IN -vf scale=-2:1080 OUT")
+    shown_w = width * float(sar) if sar and sar > 0 else float(width)
+    aspect = max(shown_w, height) / min(shown_w, height)
+    if aspect > MAX_ASPECT:
+        raise VideoError(f"{source}: frames of {width}x{height} have an aspect ratio of "
+                         f"{aspect:.1f}:1, beyond the {MAX_ASPECT:g}:1 that frames are made from")
+    if short_side is not None:
+        long_side = max(output_size(shown_w, height, short_side))
+        if long_side > JPEG_MAX_SIDE:
+            raise VideoError(f"{source}: frames of {width}x{height} scaled to a short side of "
+                             f"{short_side} would be {long_side} pixels long, beyond JPEG's "
+                             f"{JPEG_MAX_SIDE}")
+
+
+def pick_stream(container, source: Path | str):
+    """The video stream to read: the one the container marks default, else the largest.
+
+    Largest is pixels x frames: a thumbnail or preview track (few frames, small) loses
+    to the recording whatever their order. Cover art (attached pictures) only when
+    there is nothing else. Ties keep the container's order.
+    """
+    streams = list(container.streams.video)
+    if not streams:
+        raise VideoError(f"{source}: no video stream")
+    moving = [s for s in streams if not s.disposition & av.stream.Disposition.attached_pic]
+    candidates = moving or streams
+    marked = [s for s in candidates if s.disposition & av.stream.Disposition.default]
+    return max(marked or candidates, key=_stream_size)
+
+
+def _stream_size(stream) -> float:
+    ctx = stream.codec_context
+    frames = stream.frames
+    if not frames and stream.duration and stream.time_base:
+        frames = float(stream.duration * stream.time_base) * float(stream.average_rate or 25)
+    return ctx.width * ctx.height * max(frames or 0, 1)
+
+
+def limit_decoder(stream, threads: int = 1) -> None:
+    """Tell FFmpeg's decoder the pixel budget, and give it at most the threads it fits.
+
+    `threads` 0 means one per core. Must run before the first decode (which opens the codec).
+    """
+    ctx = stream.codec_context
+    # A stream whose header lies (or that changes size mid-file) is refused by the decoder
+    # itself, frame by frame, before it allocates the frame.
+    ctx.options = {**ctx.options, "max_pixels": str(MAX_PIXELS)}
+    if threads != 1:
+        pixels = max(ctx.width * ctx.height, 1)
+        wanted = threads or os.cpu_count() or 1
+        threads = max(1, min(wanted, THREAD_PIXELS // pixels))
+    # Threads change speed, not pixels: FFmpeg's decoders are bit-exact whatever the count.
+    ctx.thread_count = threads
+    if threads != 1:
+        stream.thread_type = "AUTO"
+
+
+def _sar(stream) -> Fraction | None:
+    return stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+
+
+def open_video(source: Path | str, timeout: float | None = None, short_side: int | None = None,
+               threads: int = 1):
+    """An open PyAV container and its video stream (see pick_stream), within the pixel budget.
+
+    VideoError naming `source` otherwise.
+    """
     try:
         # timeout bounds opening and each network read (http://, rtsp://); files ignore it.
-        container = av.open(str(source), timeout=timeout)
+        container = av.open(str(source), timeout=timeout, options=OPEN_OPTIONS)
     except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
         raise VideoError(f"{source}: not a readable video ({_short(e)})") from None
-    if not container.streams.video:
+    try:
+        stream = pick_stream(container, source)
+        ctx = stream.codec_context
+        check_geometry(source, ctx.width, ctx.height, _sar(stream), short_side)
+        limit_decoder(stream, threads)
+    except BaseException:
         container.close()
-        raise VideoError(f"{source}: no video stream")
-    return container, container.streams.video[0]
+        raise
+    return container, stream
 
 
 def _decoded(container, stream, source, deadline: float | None, timeout: float | None):
@@ -182,19 +290,17 @@ def iter_frames(source: Path | str, short_side: int, keep: set[int] | None = Non
     given), `io_timeout` each network read.
     """
     deadline = (started or time.monotonic()) + timeout if timeout else None
-    container, stream = open_video(source, io_timeout)
+    container, stream = open_video(source, io_timeout, short_side, threads)
     with container:
-        # Threads change speed, not pixels: FFmpeg's decoders are bit-exact whatever the count.
-        stream.codec_context.thread_count = threads
-        if threads != 1:
-            stream.thread_type = "AUTO"
-        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        sar = _sar(stream)
         fps = float(stream.average_rate or stream.guessed_rate or 25)
         first = last = size = None
         for index, frame in enumerate(_decoded(container, stream, source, deadline, timeout)):
             # Every frame gets the first one's size: a stream that changes resolution (a
             # corrupt header, an adaptive stream) must still give frames that stack.
-            size = size or display_size(frame, short_side, sar)
+            if size is None:  # the header's size may be missing or wrong: check the real one
+                check_geometry(source, frame.width, frame.height, sar, short_side)
+                size = display_size(frame, short_side, sar)
             seconds = frame.time if frame.time is not None else index / fps
             first = seconds if first is None else first
             # Timestamps can jump backwards (B-frame reordering glitches, stream restarts);
@@ -207,9 +313,9 @@ def iter_frames(source: Path | str, short_side: int, keep: set[int] | None = Non
 
 def poster_frame(source: Path | str, short_side: int) -> np.ndarray:
     """The keyframe nearest the middle of the video, upright, short side at most `short_side`."""
-    container, stream = open_video(source)
+    container, stream = open_video(source, short_side=short_side)
     with container:
-        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+        sar = _sar(stream)
         try:
             if stream.duration and stream.time_base:
                 container.seek((stream.start_time or 0) + stream.duration // 2, stream=stream)

@@ -17,9 +17,11 @@
 #   2. Data and models come from the DVC remote where one is reachable; `dvc repro` then
 #      builds whatever the remote did not have (everything, with no remote).
 #   3. The regenerated reports/results.md is what the report code renders from the
-#      regenerated metrics, and those match the new dvc.lock. README is not compared
-#      again: a rerun on another machine differs at least in train time, and step 1
-#      already tied README to the committed metrics.
+#      regenerated metrics, and those match the new dvc.lock. And the numbers reproduce:
+#      every seed's accuracies, loss and best epoch equal the committed ones bit for bit
+#      (metrics/ for the default profile, presets/<NAME>.metrics/ for a preset that has
+#      them), whatever the CPU (har/cpu_kernels.py). README is not compared again: a rerun
+#      differs in train time, and step 1 already tied README to the committed metrics.
 #   4. DIR gets results.md, curves.png, metrics-diff.md (`dvc metrics diff BASE --md`) and
 #      comment.md (both, for a pull request comment).
 set -euo pipefail
@@ -43,10 +45,21 @@ fi
 echo "== 1. committed results against dvc.lock and the report code"
 python -m har.results_check
 
+# The numbers the rerun must reproduce, taken before anything is regenerated.
+expected="$(mktemp -d)"
+trap 'rm -rf "$expected"' EXIT
 profile="default profile"
 if [ -n "$preset" ]; then
+    if [ -d "presets/$preset.metrics" ]; then
+        cp "presets/$preset.metrics"/*.json "$expected/"
+    else
+        echo "no presets/$preset.metrics/: the regenerated numbers are not compared"
+        rm -rf "$expected"; expected=""
+    fi
     har preset apply "$preset"
     profile="preset $preset"
+else
+    cp metrics/*.json "$expected/"  # the committed results, checked in step 1
 fi
 
 echo "== 2. dvc pull (where a remote is reachable), then dvc repro ($profile)"
@@ -59,8 +72,8 @@ else
 fi
 dvc repro
 
-echo "== 3. regenerated results against the new metrics and dvc.lock"
-python -m har.results_check --no-readme
+echo "== 3. regenerated results against the new metrics and dvc.lock, numbers against the committed ones"
+python -m har.results_check --no-readme ${expected:+--expected "$expected"}
 
 echo "== 4. table, curves, metrics diff against $base -> $out/"
 mkdir -p "$out"

@@ -1,10 +1,12 @@
-"""Stage `evaluate@<model>`: test-set metrics in metrics/<model>.json and a confusion matrix.
+"""Stage `evaluate@<model>-<seed>`: one run's test-set metrics in metrics/<model>/seed<k>.json
+and its per-video predictions (the aggregate stage summarises the seeds).
 
 Clip level: every clip on its own. Video level: the softmax averaged over
 eval.clips clips per video, which is what the literature reports for UCF101.
 """
 
 
+import har  # noqa: F401  first: pins the CPU kernels before torch loads (har/cpu_kernels.py)
 import torch
 
 from har import paths
@@ -13,20 +15,20 @@ from har.config import load_params
 from har.data import ClipDataset, Preprocessing
 from har.engine import clip_metrics, make_loader, predict_clips, seed_everything, select_device, video_scores
 from har.fileio import read_csv, write_csv, write_json
-from har.stage import model_arg, run
+from har.stage import model_seed_args, run
 
 
-def main(model_name: str) -> None:
+def main(model_name: str, seed: int) -> None:
     params = load_params()
     cfg = params.train_config(model_name)
-    seed_everything(cfg.seed)
+    seed_everything(seed)
     device = select_device(cfg.device)
-    model, prep, ckpt = load_model(paths.checkpoint(model_name), device)
+    model, prep, ckpt = load_model(paths.checkpoint(model_name, seed), device)
     classes = ckpt["class_names"]
 
     rows = read_csv(paths.SPLITS / "test.csv")
     test_set = ClipDataset(rows, paths.FRAMES, prep, train=False, num_clips=params.eval.clips)
-    loader = make_loader(test_set, params.eval.batch_size, False, cfg.workers, cfg.seed)
+    loader = make_loader(test_set, params.eval.batch_size, False, cfg.workers, seed)
     logits, labels, videos = predict_clips(model, loader, device, cfg.amp)
     clip = clip_metrics(logits, labels)
     probs, video_labels = video_scores(logits, labels, videos)
@@ -38,6 +40,7 @@ def main(model_name: str) -> None:
             per_class[name] = round((predicted[mask] == i).float().mean().item(), 6)
 
     metrics = {
+        "seed": seed,
         "input": input_record(prep),
         "test": {
             "clip_top1": clip["top1"],
@@ -57,11 +60,11 @@ def main(model_name: str) -> None:
         },
         "params": {"total": ckpt["params_total"], "trainable": ckpt["params_trainable"]},
     }
-    write_json(paths.metrics_file(model_name), metrics)
-    write_csv(paths.confusion_file(model_name), ["video", "actual", "predicted"],
+    write_json(paths.seed_metrics_file(model_name, seed), metrics)
+    write_csv(paths.seed_confusion_file(model_name, seed), ["video", "actual", "predicted"],
               [{"video": r["id"], "actual": classes[a], "predicted": classes[p]}
                for r, a, p in zip(rows, video_labels.tolist(), predicted.tolist())])
-    print(f"evaluate {model_name}: clip top-1 {clip['top1']:.3f}, top-5 {clip['top5']:.3f}, "
+    print(f"evaluate {paths.run_name(model_name, seed)}: clip top-1 {clip['top1']:.3f}, top-5 {clip['top5']:.3f}, "
           f"video top-1 {metrics['test']['video_top1']:.3f} on {len(rows)} test videos")
 
 
@@ -76,6 +79,6 @@ def input_record(prep: Preprocessing) -> dict:
 
 
 if __name__ == "__main__":
-    model = model_arg("evaluate")
+    model, seed = model_seed_args("evaluate")
     torch.set_grad_enabled(False)
-    run(f"evaluate {model}", main, model)
+    run(f"evaluate {paths.run_name(model, seed)}", main, model, seed)

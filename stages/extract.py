@@ -12,7 +12,7 @@ from har.stage import run
 def main() -> None:
     cfg = load_params().extract
     shutil.rmtree(paths.FRAMES, ignore_errors=True)
-    settings = ExtractSettings(cfg.frames, cfg.size, cfg.jpeg_quality,
+    settings = ExtractSettings(cfg.frames, cfg.short_side, cfg.jpeg_quality,
                                cfg.max_failed_fraction, cfg.workers)
     rows = extract_all(paths.RAW_VIDEOS, paths.FRAMES, paths.MANIFEST, settings)
     status = Counter(r["status"] for r in rows)

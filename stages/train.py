@@ -1,15 +1,17 @@
-"""Stage `train@<model>`: train one model variant, pick its best epoch on validation.
+"""Stage `train@<model>-<seed>`: train one model variant with one seed of train.seeds, pick
+its best epoch on validation.
 
-Writes models/<model>/model.pt (a plain dict: weights, model config, class names,
+Writes models/<model>/seed<k>/model.pt (a plain dict: weights, model config, class names,
 preprocessing, training summary) and per-epoch curves with dvclive. A model whose
 encoder is fully frozen trains its head on the features stage's cache.
 
-Resumable: each epoch ends with a checkpoint in checkpoints/<model>/ (har/resume.py).
+Resumable: each epoch ends with a checkpoint in checkpoints/<model>/seed<k>/ (har/resume.py).
 Distributed: under torchrun, or with train.nproc > 1 (har/distributed.py).
 """
 
 import time
 
+import har  # noqa: F401  first: pins the CPU kernels before torch loads (har/cpu_kernels.py)
 import torch
 from dvclive import Live
 from torch.nn.parallel import DistributedDataParallel
@@ -21,26 +23,29 @@ from har.distributed import relaunch_under_torchrun
 from har.engine import (amp_dtype, evaluate, make_loader, seed_everything, select_device,
                         to_channels_last, train_one_epoch)
 from har.features import FeatureClipDataset, load_cache
-from har.fileio import atomic_path, read_csv
+from har.fileio import read_csv
 from har.models import count_parameters, create_model
 from har.models.features import FeatureHead, frozen_encoder
-from har.stage import model_arg, run
+from har.checkpoint import save_checkpoint
+from har.stage import model_seed_args, run
 
 
-def main(model_name: str) -> None:
+def main(model_name: str, seed: int) -> None:
     params = load_params()
     cfg = params.train_config(model_name)
     relaunch_under_torchrun(cfg.nproc)  # returns at once for nproc 1 or when torchrun started us
-    seed_everything(cfg.seed)
+    seed_everything(seed)
     ctx, device = distributed.init(select_device(cfg.device))
     try:
-        train(params, model_name, ctx, device)
+        train(params, model_name, seed, ctx, device)
     finally:
         distributed.shutdown(ctx)
 
 
-def train(params, model_name: str, ctx: distributed.Context, device: torch.device) -> None:
+def train(params, model_name: str, seed: int, ctx: distributed.Context,
+          device: torch.device) -> None:
     spec = params.model(model_name)
+    run_name = paths.run_name(model_name, seed)
     cfg = params.train_config(model_name)
     say = print if ctx.main else (lambda *a, **k: None)  # one log, not one per rank
 
@@ -51,22 +56,22 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
     rows = {name: read_csv(paths.SPLITS / f"{name}.csv") for name in ("train", "val")}
     encoder = frozen_encoder(model) if cfg.feature_cache else None
     if encoder is not None:
-        cache = {name: load_cache(paths.features_dir(model_name), name, r, encoder, prep)
+        cache = {name: load_cache(paths.features_dir(model_name, seed), name, r, encoder, prep)
                  for name, r in rows.items()}
         train_set = FeatureClipDataset(rows["train"], cache["train"], prep, train=True)
         val_set = FeatureClipDataset(rows["val"], cache["val"], prep, train=False)
         trained = FeatureHead(model)  # the same parameters, fed cached features
         spatial = [k for k in ("hflip", "zoom", "rotation", "shift") if getattr(cfg, k)]
         if spatial:  # the cache holds centre crops: say so rather than drop them quietly
-            say(f"train {model_name}: note: training on cached features applies no spatial "
+            say(f"train {run_name}: note: training on cached features applies no spatial "
                 f"augmentation ({', '.join(spatial)} ignored; set train.feature_cache: false "
                 f"to keep it, at the cost of running the encoder every epoch)")
     else:
         train_set = ClipDataset(rows["train"], paths.FRAMES, prep, train=True)
         val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False)
         trained = model
-    train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, cfg.seed, ctx)
-    val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, cfg.seed, ctx)
+    train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, seed, ctx)
+    val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, seed, ctx)
     model.to(device)
     cuda = device.type == "cuda"
     if cfg.channels_last and cuda:
@@ -83,15 +88,15 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
     # bf16 needs no loss scaling; fp16 (GPUs without bf16) does.
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype(device, cfg.amp) == torch.float16)
     total, trainable = count_parameters(model)
-    say(f"train {model_name}: {spec.arch}, {total:,} params ({trainable:,} trainable), "
+    say(f"train {run_name}: {spec.arch}, {total:,} params ({trainable:,} trainable), "
         f"{len(train_set)} train / {len(val_set)} val clips on {device}"
         f"{f' x {ctx.world_size} processes' if ctx.enabled else ''}"
         f"{', frozen encoder from the feature cache' if encoder is not None else ''}")
 
     generators = [train_loader.generator, val_loader.generator]
-    fingerprint = resume.fingerprint(params, model_name, ctx.world_size,
-                                     paths.features_dir(model_name) / "info.json", paths.FRAMES)
-    state = resume.load(model_name, fingerprint, say)
+    fingerprint = resume.fingerprint(params, model_name, seed, ctx.world_size,
+                                     paths.features_dir(model_name, seed) / "info.json", paths.FRAMES)
+    state = resume.load(run_name, fingerprint, say)
     best = {"epoch": -1, "val_top1": -1.0, "val_loss": float("inf")}
     best_state, history, val_videos, first, seconds = None, [], 0, 1, 0.0
     if state is not None:
@@ -111,7 +116,7 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
         # Not resume=True: DVC deletes the curves before rerunning the stage, and a kill between
         # two log_metric calls would leave half a step. Starting clean and replaying the
         # checkpoint's history gives exactly one step per epoch.
-        live = Live(str(paths.live_dir(model_name)), dvcyaml=False, save_dvc_exp=False)
+        live = Live(str(paths.live_dir(model_name, seed)), dvcyaml=False, save_dvc_exp=False)
         for row in history:
             log_epoch(live, row)
     start = time.perf_counter() - seconds
@@ -133,7 +138,7 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
         rng = distributed.all_gather(resume.rng_state(generators), ctx)  # every rank's streams
         if ctx.main:
             log_epoch(live, history[-1])
-            resume.save(model_name, {
+            resume.save(run_name, {
                 "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -150,6 +155,7 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
 
     checkpoint = {
         "model_name": model_name,
+        "seed": seed,
         "arch": spec.arch,
         "model_config": dict(spec.model),
         "num_classes": len(classes),
@@ -170,11 +176,10 @@ def train(params, model_name: str, ctx: distributed.Context, device: torch.devic
         "processes": ctx.world_size,
         "val_videos": val_videos,  # each counted once across processes
     }
-    with atomic_path(paths.checkpoint(model_name)) as tmp:
-        torch.save(checkpoint, tmp)
-    resume.remove(model_name)  # done: a rerun (dvc repro -f) trains from the start
-    say(f"train {model_name}: best epoch {best['epoch']} (val acc {best['val_top1']:.3f}), "
-        f"{seconds:.0f}s -> {paths.checkpoint(model_name)}")
+    save_checkpoint(checkpoint, paths.checkpoint(model_name, seed))  # with a digest of its weights
+    resume.remove(run_name)  # done: a rerun (dvc repro -f) trains from the start
+    say(f"train {run_name}: best epoch {best['epoch']} (val acc {best['val_top1']:.3f}), "
+        f"{seconds:.0f}s -> {paths.checkpoint(model_name, seed)}")
 
 
 def log_epoch(live: Live, row: dict) -> None:
@@ -185,5 +190,5 @@ def log_epoch(live: Live, row: dict) -> None:
 
 
 if __name__ == "__main__":
-    model = model_arg("train")
-    run(f"train {model}", main, model)
+    model, seed = model_seed_args("train")
+    run(f"train {paths.run_name(model, seed)}", main, model, seed)

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import har  # noqa: F401  before any test imports torch: pins the CPU kernels (har/cpu_kernels.py)
+
 import pytest
 
 from loopback import serve

@@ -17,8 +17,8 @@ BIN = Path(sys.executable).parent  # dvc and har of this environment
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     # One torch thread per stage: the models here are tiny, and a second thread only spins
-    # while ffmpeg workers or other tests hold the cores.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    # while ffmpeg workers or other tests hold the cores (har/cpu_kernels.py reads it).
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HAR_CPU_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"

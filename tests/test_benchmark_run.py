@@ -78,9 +78,12 @@ def test_a_second_run_appends_to_the_history(quick):
     assert [h["note"] for h in data["history"]] == ["first", "second"]
     assert list(data["history"][1]["sections"]) == ["training"]
     assert data["history"][0] == before["history"][0]
-    # Only the section that ran is replaced; the others keep their earlier result.
+    # Only the section that ran is replaced, by this run's result; the others keep their earlier one.
     assert data["sections"]["extraction"] == before["sections"]["extraction"]
-    assert data["sections"]["training"]["measured_at"] >= before["sections"]["training"]["measured_at"]
+    training, ran = data["sections"]["training"], data["history"][1]
+    assert training["measured_at"] == ran["time"] != before["sections"]["training"]["measured_at"]
+    assert training["seconds"] == ran["sections"]["training"]["seconds"]
+    assert training["seconds"] != before["sections"]["training"]["seconds"]
     for f in data["history"][1]["sections"]["training"]["figures"]:
         assert {"median", "min", "max", "ratio", "target", "met"} <= set(f)
 

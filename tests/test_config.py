@@ -1,6 +1,8 @@
 """params.yaml: unknown or missing keys are errors, and presets merge into a valid file."""
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,8 +49,8 @@ def test_unknown_key_in_a_models_train_override(params):
 
 def test_missing_keys_and_wrong_types(params):
     broken = copy.deepcopy(params)
-    del broken["extract"]["size"]
-    with pytest.raises(ConfigError, match=r"missing key\(s\) extract\.size"):
+    del broken["extract"]["short_side"]
+    with pytest.raises(ConfigError, match=r"missing key\(s\) extract\.short_side"):
         parse_params(broken)
     params["train"]["epochs"] = "ten"
     with pytest.raises(ConfigError, match=r"'train\.epochs' must be int, got 'ten'"):
@@ -62,8 +64,8 @@ def test_values_out_of_range_are_refused(params):
 
 
 def test_inconsistent_values_are_refused(params):
-    params["train"]["crop"] = params["extract"]["size"] + 1
-    with pytest.raises(ConfigError, match="train.crop .* exceeds extract.size"):
+    params["train"]["crop"] = params["extract"]["short_side"] + 1
+    with pytest.raises(ConfigError, match="train.crop .* exceeds extract.short_side"):
         parse_params(params)
 
 
@@ -137,8 +139,8 @@ def test_a_crop_may_be_height_width_and_eval_frames_a_length(params):
     ({"crop": 0}, r"'train\.crop \(model crnn\)' must be positive, got 0"),
     ({"crop": [48, "64"]}, r"'models\.crnn\.train\.crop' must be int or a list of int, got \[48, '64'\]"),
     ({"crop": 56.0}, r"'models\.crnn\.train\.crop' must be int or a list of int, got 56\.0"),
-    # The short side is extract.size (64): no orientation fits a crop with both sides above it.
-    ({"crop": [65, 80]}, r"train\.crop \(\[65, 80\]\) for model 'crnn' exceeds extract\.size \(64\)"),
+    # The short side is extract.short_side (64): no orientation fits a crop with both sides above it.
+    ({"crop": [65, 80]}, r"train\.crop \(\[65, 80\]\) for model 'crnn' exceeds extract\.short_side \(64\)"),
     ({"eval_frames": 25}, r"train\.eval_frames \(25\) for model 'crnn' exceeds extract\.frames \(24\)"),
     ({"eval_frames": 0}, r"'train\.eval_frames \(model crnn\)' must be positive, got 0"),
     ({"eval_frames": "all"}, r"'models\.crnn\.train\.eval_frames' must be int or null, got 'all'"),
@@ -150,18 +152,44 @@ def test_crop_and_eval_frames_errors_name_the_key(params, train, message):
 
 
 def test_a_model_sized_for_its_clip_length_refuses_another_eval_length(params):
+    # The check needs the model registry, so the params stage runs it (har.config stays
+    # torch-free for `har serve` on the slim runtime): check_model_params.
+    from har.models import check_model_params
+
     params["train"]["eval_frames"] = 12  # every model; cnn3d's FC layer is sized for 8 frames
-    with pytest.raises(ConfigError, match=r"train\.eval_frames \(12\) for model 'cnn3d' differs from "
-                                          r"train\.frames \(8\), but cnn3d has layers sized for the "
-                                          r"clip length .* set eval_frames: null for it "
+    with pytest.raises(ConfigError, match=r"train\.eval_frames \(12\) for model 'cnn3d' differs "
+                                          r"from train\.frames \(8\), but cnn3d has layers sized "
+                                          r"for the clip length .* set eval_frames: null for it "
                                           r"\(models\.cnn3d\.train\)"):
-        parse_params(params)
+        check_model_params(parse_params(params))
     params["models"]["cnn3d"]["train"]["eval_frames"] = None  # its override: its own 8
     assert parse_params(params).train_config("crnn").eval_frames == 12
     params["models"]["cnn3d"]["train"]["eval_frames"] = 8  # equal to frames: allowed too
-    parse_params(params)
+    check_model_params(parse_params(params))
     # A fixed input (MViT: 16 x 224x224) fixes the length as well.
     params["models"]["mvit"] = {"arch": "mvit_v2_s", "model": {}, "train": {"frames": 16}}
     params["extract"]["frames"] = 24
     with pytest.raises(ConfigError, match="model 'mvit' differs .* mvit_v2_s has layers sized"):
-        parse_params(params)
+        check_model_params(parse_params(params))
+
+
+def test_an_unknown_arch_is_a_params_error():
+    from har.models import check_model_params
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"]["cnn3d"]["arch"] = "cnn4d"
+    with pytest.raises(ConfigError, match="models.cnn3d.arch: unknown model 'cnn4d'"):
+        check_model_params(parse_params(params))
+
+
+def test_loading_params_never_imports_torch(tmp_path):
+    # `har serve` on the slim runtime (requirements-runtime.txt) reads params.yaml too, and
+    # an evaluation length of its own (which needs the registry to check) must not pull torch.
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"]["crnn"]["train"]["eval_frames"] = 4
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    code = ("import sys, har.config as c; c.load_params(sys.argv[1]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "params.yaml")], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -24,7 +24,7 @@ def small_params(dataset: dict) -> dict:
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = deep_merge(params, {"dataset": dataset,
-                                 "extract": {"frames": 8, "size": 32},
+                                 "extract": {"frames": 8, "short_side": 32},
                                  "train": {"epochs": 1, "batch_size": 4, "frames": 4, "crop": 28},
                                  "eval": {"clips": 1}})
     params["models"] = {"cnn3d": {"arch": "cnn3d", "model": {"channels": [4, 8], "fc": [16, 16]},

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 
 import pytest
 
+import har.download
 from har.download import DownloadError, fetch
 
 DATA = bytes(range(256)) * 2000  # 512 KB: several read chunks, so a cut lands mid-file
@@ -88,12 +90,28 @@ def test_404_fails_at_once_with_manual_hint(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_server_errors_are_retried_with_backoff(server, tmp_path):
+class RecordedClock:
+    """har.download's `time`, whose sleep is recorded instead of slept."""
+
+    def __init__(self):
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def test_server_errors_are_retried_with_backoff(server, tmp_path, monkeypatch):
     url = server.url("missing.rar")
     server.status["missing.rar"] = 503
-    with pytest.raises(DownloadError, match="after 3 attempts"):
-        fetch(url, tmp_path / "missing.rar", retries=3, backoff=0, progress=False)
-    assert len(server.requests) == 3
+    clock = RecordedClock()
+    monkeypatch.setattr(har.download, "time", clock)  # only the downloader's: not the server's
+    with pytest.raises(DownloadError, match="after 4 attempts"):
+        fetch(url, tmp_path / "missing.rar", retries=4, backoff=0.5, progress=False)
+    assert len(server.requests) == 4
+    assert clock.waits == [0.5, 1.0, 2.0]  # before each retry, doubling; none before the first
 
 
 def test_closed_port_fails_with_manual_hint(tmp_path):

@@ -66,11 +66,13 @@ def test_rotated_phone_clip_comes_out_upright(videos):
     assert distance(-1) < 3 and distance(1) > 2 * distance(-1)
 
 
-def test_multi_stream_mp4_uses_the_first_video_stream(videos):
+def test_multi_stream_mp4_uses_the_largest_default_stream(videos):
+    # Both streams are marked default: the larger one (pixels x frames) is the recording.
     r = read_frames(videos / "torchcodec__nasa_13013.mp4", 8, SIZE)
     assert r.info.video_streams == 2
-    assert r.decoded == 325 and r.info.fps == pytest.approx(25)  # 320x180 stream, not 480x270
-    assert _aspect(r.array) == pytest.approx(320 / 180, rel=0.03)
+    assert (r.info.width, r.info.height) == (480, 270)  # not the first stream's 320x180
+    assert r.decoded == 390 and r.info.fps == pytest.approx(30000 / 1001)
+    assert _aspect(r.array) == pytest.approx(480 / 270, rel=0.03)
 
 
 def test_short_video_repeats_frames_and_says_so(videos):
@@ -93,7 +95,7 @@ def dataset_with_broken_files(tmp_path, videos):
 
 
 def test_broken_files_are_recorded_as_failed_not_fatal(tmp_path, dataset_with_broken_files):
-    settings = ExtractSettings(frames=8, size=32, jpeg_quality=90, max_failed_fraction=1.0, workers=2)
+    settings = ExtractSettings(frames=8, short_side=32, jpeg_quality=90, max_failed_fraction=1.0, workers=2)
     extract_all(dataset_with_broken_files, tmp_path / "frames", tmp_path / "manifest.csv", settings)
     rows = {r["id"]: r for r in read_csv(tmp_path / "manifest.csv")}
     assert len(rows) == 4
@@ -115,7 +117,7 @@ def test_broken_files_are_recorded_as_failed_not_fatal(tmp_path, dataset_with_br
 
 
 def test_too_many_failures_fail_the_stage_listing_the_files(tmp_path, dataset_with_broken_files):
-    settings = ExtractSettings(frames=8, size=32, jpeg_quality=90, max_failed_fraction=0.5, workers=1)
+    settings = ExtractSettings(frames=8, short_side=32, jpeg_quality=90, max_failed_fraction=0.5, workers=1)
     with pytest.raises(ExtractionError) as err:
         extract_all(dataset_with_broken_files, tmp_path / "frames", tmp_path / "manifest.csv", settings)
     message = str(err.value)

@@ -48,7 +48,7 @@ def project(tmp_path: Path, root: Path, monkeypatch) -> Path:
         "dataset": {"name": "folder", "split": 1,
                     "folder": {"root": str(root), "extensions": [".avi", ".mkv"],
                                "test_fraction": TEST_FRACTION, "seed": 3}},
-        "extract": {"frames": 4, "size": 16, "workers": 2},
+        "extract": {"frames": 4, "short_side": 16, "workers": 2},
         "train": {"frames": 4, "crop": 16}})
     params["models"] = {"cnn3d": {"arch": "cnn3d", "model": {}, "train": {}}}  # not trained here
     work = tmp_path / "work"

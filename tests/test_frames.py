@@ -23,11 +23,20 @@ def pil_decode_all(path) -> np.ndarray:
                      for a, b in zip(offsets[:-1], offsets[1:])])
 
 
+# The fixture videos of every shape (see ../shared/fixtures/README.md): XviD AVI, H.264 in AVI
+# at 1080p, a rotated phone clip, non-square pixels, two video streams.
+AWKWARD = {"mmaction2__tests_data__test.avi", "mmaction2__S001C001P001R001A001_rgb.avi",
+           "FFMpegCore__input_3sec_rotation_negative_90deg.mp4", "mmaction2__demo__demo.mp4",
+           "torchcodec__nasa_13013.mp4"}
+
+
 @pytest.mark.parametrize("quality", [90, 50])
 def test_stored_frames_decode_to_the_pixels_pil_gives(tmp_path, videos, quality):
     # Checkpoints were trained on PIL-decoded frames: the faster decoder must not move a pixel.
     # Real videos of every shape in the fixtures, at an odd size so chroma is subsampled unevenly.
-    for video in sorted(p for p in videos.iterdir() if p.suffix in (".avi", ".mp4", ".mov")):
+    found = sorted(p for p in videos.iterdir() if p.suffix in (".avi", ".mp4", ".mov"))
+    assert AWKWARD <= {p.name for p in found}  # an empty or moved folder must not pass
+    for video in found:
         frames = read_frames(video, 6, 57).array
         path = tmp_path / f"{video.stem}.npz"
         save_frames(path, frames, quality)

@@ -243,7 +243,7 @@ def test_a_checkpoint_with_eval_frames_predicts_from_that_many_frames(tmp_path):
     save_frames(tmp_path / "v.npz", sampled)
     evaluated = ClipDataset([{"frames": "v.npz", "frames_stored": "8", "label": "0"}], tmp_path,
                             prep, train=False, num_clips=2)
-    assert torch.equal(batch, torch.stack([evaluated[0][0], evaluated[1][0]]))
+    assert torch.equal(torch.from_numpy(batch), torch.stack([evaluated[0][0], evaluated[1][0]]))
     assert predictor.probabilities(sampled).sum().item() == pytest.approx(1.0)
     # 2 clips of 5 of the 8 frames take all 8; of 3 frames (the training length) only 6.
     assert predictor.frames_used(list(range(8))) == 8

@@ -49,8 +49,8 @@ def test_predicting_a_test_video_gives_the_evaluate_stages_probabilities(tiny_mo
     rows = tiny_model.test_rows
     # The evaluate stage's code path: stored frames -> ClipDataset -> batches -> mean softmax.
     dataset = ClipDataset(rows, tiny_model.frames, tiny_model.prep, train=False, num_clips=3)
-    logits, labels, videos = predict_clips(predictor.model, make_loader(dataset, 32, False, 0, 0),
-                                           torch.device("cpu"))
+    logits, labels, videos = predict_clips(predictor.model.module,
+                                           make_loader(dataset, 32, False, 0, 0), torch.device("cpu"))
     evaluated, _ = video_scores(logits, labels, videos)
     correct = 0
     for i, row in enumerate(rows):
@@ -59,9 +59,10 @@ def test_predicting_a_test_video_gives_the_evaluate_stages_probabilities(tiny_mo
         stored = load_frames(tiny_model.frames / row["frames"]).permute(0, 2, 3, 1).numpy()
         assert np.array_equal(jpeg_round_trip(sampled.array, predictor.prep.jpeg_quality), stored)
         clips = torch.stack([dataset[3 * i + c][0] for c in range(3)])
-        assert torch.equal(predictor.clip_batch(sampled.array), clips)  # the model's exact input
+        # The model's exact input: prediction's numpy transform gives training's torch tensor.
+        assert np.array_equal(predictor.clip_batch(sampled.array), clips.numpy())
         predicted = predictor.predict_file(video).probabilities
-        assert (predicted - evaluated[i]).abs().max() <= PROBABILITY_TOLERANCE, row["id"]
+        assert np.abs(predicted - evaluated[i].numpy()).max() <= PROBABILITY_TOLERANCE, row["id"]
         correct += int(predicted.argmax()) == row["label"]
     assert correct >= len(rows) - 2  # and it is a model worth serving
 

@@ -42,10 +42,12 @@ def test_results_older_than_the_code_are_caught(published):
     found = problems(published)
     assert len(found) == 1 and found[0].startswith("dvc.lock: the results predate changes")
     stale = {line.split(":")[0].strip() for line in found[0].splitlines()[1:]}
-    # Every stage that imports the models: features, train (which also reads har/models)...
-    assert {f"{stage}@{m}" for stage in ("features", "train") for m in ("cnn3d", "tsn")} <= stale
-    assert "evaluate@cnn3d" not in stale and "extract" not in stale  # ...and no other
-    assert "  train@cnn3d: har/models" in found[0]
+    # Every stage whose script imports the models (evaluate too: a model's forward)...
+    assert {"params", "weights@cnn3d", "features@crnn", "train@cnn3d-0", "train@crnn-2",
+            "evaluate@cnn3d-1"} <= stale
+    # ...and no other.
+    assert not stale & {"download", "extract", "split", "aggregate@cnn3d", "report"}
+    assert "  train@cnn3d-0: har/models" in found[0]
 
 
 def test_results_older_than_the_params_are_caught(published):
@@ -53,7 +55,7 @@ def test_results_older_than_the_params_are_caught(published):
     params.write_text(params.read_text().replace("  lr: 0.001\n", "  lr: 0.002\n", 1))
     assert "lr: 0.002" in params.read_text()
     found = problems(published)
-    assert "  train@cnn3d: train" in found[0] and "  report: train" in found[0]
+    assert "  train@cnn3d-0: train.lr" in found[0] and "  report: train" in found[0]
     assert "evaluate@cnn3d" not in found[0]
 
 
@@ -70,11 +72,16 @@ def test_a_hand_edited_readme_table_is_caught(published):
     text = readme.read_text()
     block = text[text.index(START):text.index(END)]
     row = next(line for line in block.splitlines() if line.startswith("| `cnn3d`"))
-    readme.write_text(text.replace(row, row.replace("| 93.5% |", "| 99.5% |")))
+    # The published video accuracy, from the committed metrics, raised by hand.
+    mean = json.loads((published / "metrics" / "cnn3d.json").read_text())["mean"]["test"]
+    published_cell = f" {100 * mean['video_top1']:.1f} ± "
+    assert row.count(published_cell) == 1
+    edited = row.replace(published_cell, " 99.9 ± ")
+    readme.write_text(text.replace(row, edited))
     found = problems(published)
     assert len(found) == 1
     assert found[0].startswith("README.md: its results block is not what the report code renders")
-    assert "+" + row.replace("| 93.5% |", "| 99.5% |") in found[0]  # the diff shows the edited row
+    assert "+" + edited in found[0]  # the diff shows the edited row
     # Only the README was edited: the check without it passes.
     assert problems(published, readme=False) == []
 
@@ -91,21 +98,21 @@ def test_update_readme_restores_the_rendered_block(published):
 
 
 def test_a_hand_edited_metrics_file_is_caught(published):
-    path = published / "metrics" / "tsn.json"
+    path = published / "metrics" / "frame_avg.json"
     m = json.loads(path.read_text())
-    m["test"]["video_top1"] = 0.9
+    m["mean"]["test"]["video_top1"] = 0.9
     path.write_text(json.dumps(m, indent=2))
     found = problems(published)
-    assert found[0].startswith("metrics/tsn.json: differs from what the pipeline wrote")
+    assert found[0].startswith("metrics/frame_avg.json: differs from what the pipeline wrote")
     # The table rendered from the edited file no longer matches the committed ones either.
     assert any(p.startswith("reports/results.md: not what the report code renders") for p in found)
     assert any(p.startswith("README.md:") for p in found)
 
 
 def test_a_hand_edited_curve_is_caught(published):
-    tsv = published / "metrics" / "train" / "crnn" / "plots" / "metrics" / "val" / "top1.tsv"
+    tsv = published / "metrics/train/crnn/seed1/plots/metrics/val/top1.tsv"
     tsv.write_text(tsv.read_text() + "99\t1.0\n")
-    assert [p.split(":")[0] for p in problems(published)] == ["metrics/train/crnn/plots/metrics"]
+    assert [p.split(":")[0] for p in problems(published)] == ["metrics/train/crnn/seed1/plots/metrics"]
 
 
 def test_a_hand_edited_results_md_is_caught(published):
@@ -118,18 +125,22 @@ def test_a_hand_edited_results_md_is_caught(published):
 
 
 def test_missing_outputs_are_named(published):
-    (published / "metrics" / "mc3_18.json").unlink()
-    with pytest.raises(FileNotFoundError, match="metrics/mc3_18.json: no metrics for model 'mc3_18'"):
+    (published / "metrics" / "td_scratch_gru.json").unlink()
+    with pytest.raises(FileNotFoundError,
+                       match="metrics/td_scratch_gru.json: no metrics for model 'td_scratch_gru'"):
         problems(published)
-    assert "metrics/mc3_18.json: missing, but dvc.lock records it" in results_check.lock_problems(published)[0]
+    assert ("metrics/td_scratch_gru.json: missing, but dvc.lock records it"
+            in results_check.lock_problems(published)[0])
 
 
 def test_lock_entries_of_models_no_longer_trained_are_ignored(published):
-    # DVC leaves a removed model's stages in dvc.lock; their metrics are not published.
+    # DVC leaves a removed model's or seed's stages in dvc.lock; their metrics are not published.
     lock_path = published / "dvc.lock"
     lock = yaml.safe_load(lock_path.read_text())
-    lock["stages"]["evaluate@gone"] = {"cmd": "python stages/evaluate.py gone", "outs": [
+    lock["stages"]["aggregate@gone"] = {"cmd": "python stages/aggregate.py gone", "outs": [
         {"path": "metrics/gone.json", "hash": "md5", "md5": "0" * 32, "size": 1}]}
+    lock["stages"]["evaluate@cnn3d-99"] = {"cmd": "python stages/evaluate.py cnn3d 99", "outs": [
+        {"path": "metrics/cnn3d/seed99.json", "hash": "md5", "md5": "0" * 32, "size": 1}]}
     lock_path.write_text(yaml.safe_dump(lock, sort_keys=False))
     assert problems(published) == []
 
@@ -152,3 +163,17 @@ def test_dvc_md5_of_a_directory_depends_on_names_and_contents(tmp_path):
     assert renamed != before
     (tmp_path / "d" / "a.tsv").write_text("3\n")
     assert dvc_md5(tmp_path / "d") not in (before, renamed)
+
+
+def test_rerun_numbers_must_equal_the_expected_ones_bit_for_bit(tmp_path):
+    """scripts/results.sh's step 3 (--expected): the committed numbers are the oracle."""
+    models = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
+    for m in models:
+        shutil.copy2(ROOT / "metrics" / f"{m}.json", tmp_path / f"{m}.json")
+    assert results_check.number_differences(ROOT / "metrics", tmp_path, models) == []
+    edited = json.loads((tmp_path / "crnn.json").read_text())
+    seed = sorted(edited["per_seed"])[-1]
+    edited["per_seed"][seed]["test"]["video_top1"] += 1e-6  # one video's worth is far more
+    (tmp_path / "crnn.json").write_text(json.dumps(edited))
+    found = results_check.number_differences(ROOT / "metrics", tmp_path, models)
+    assert len(found) == 1 and found[0].startswith(f"crnn, seed {seed}: test.video_top1 is ")

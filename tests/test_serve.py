@@ -7,12 +7,16 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import har.predict
+import har.serve
+import tiny_model as tm
 from har.config import ServeConfig
 from har.predict import Predictor
 from har.serve import create_app
+from har.timeline import predict_windows
 from serving import SETTINGS, get_json, live_server, post_video, second_model
 
 UCF_CLIP = "mmaction2__tests_data__test.avi"
@@ -22,6 +26,13 @@ UCF_CLIP = "mmaction2__tests_data__test.avi"
 def predictors(tiny_model, tmp_path_factory) -> list[Predictor]:
     root = tmp_path_factory.mktemp("serve_models")
     return [Predictor(tiny_model.checkpoint, clips=3), second_model(tiny_model, root)]
+
+
+@pytest.fixture(scope="module")
+def left_then_up(tmp_path_factory) -> Path:
+    """3 s of MoveLeft, then 3 s of MoveUp, in one scene of a group the model never saw."""
+    frames = np.concatenate([tm.clip("MoveLeft", 15, 1, frames=75), tm.clip("MoveUp", 15, 1, frames=75)])
+    return tm.write_clip(tmp_path_factory.mktemp("concat") / "left_then_up.avi", frames)
 
 
 @pytest.fixture
@@ -82,6 +93,44 @@ def test_bad_uploads_get_a_4xx_json_error_and_leave_nothing(client, videos, uplo
     assert code == status
     assert list(body) == ["error"] and message in body["error"]
     assert str(uploads) not in body["error"]  # the user's file name, never our temporary path
+    assert list(uploads.iterdir()) == []
+
+
+def test_timeline_1_returns_the_windows_of_har_predict_timeline(client, predictors, left_then_up):
+    status, body = post(client, "two.avi", left_then_up.read_bytes(), timeline="1", window="2",
+                        stride="1", topk="2")
+    assert status == 200 and set(body) == {"model", "topk", "frames_used", "seconds", "timeline"}
+    timeline = body["timeline"]
+    assert (timeline["window"], timeline["stride"]) == (2.0, 1.0)
+    windows = timeline["windows"]
+    expected = list(predict_windows(predictors[0], left_then_up, 2.0, 1.0))
+    assert [(w["start"], w["end"], w["frames"]) for w in windows] == [
+        (k, k + 2.0, 50) for k in range(5)]  # 6 s: windows start every second up to 4 s
+    assert [w["topk"] for w in windows] == [e.topk(predictors[0].classes, 2) for e in expected]
+    classes = [w["topk"][0]["class"] for w in windows]
+    assert classes[:2] == ["MoveLeft"] * 2 and classes[-2:] == ["MoveUp"] * 2
+    # Without timeline=1 the answer is as before: no windows computed.
+    assert "timeline" not in post(client, "two.avi", left_then_up.read_bytes())[1]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"window": "0"}, "window must be between 0.1 and 10 seconds, got 0"),
+    ({"stride": "nan"}, "stride must be between 0.1 and 10 seconds, got nan"),
+    ({"window": "1e9"}, "window must be between 0.1 and 10 seconds"),
+    ({"stride": "fast"}, "stride must be a number of seconds, got 'fast'"),
+], ids=["zero-window", "nan-stride", "huge-window", "text-stride"])
+def test_bad_timeline_options_are_a_400(client, videos, uploads, fields, message):
+    status, body = post(client, "clip.avi", (videos / UCF_CLIP).read_bytes(), timeline="1", **fields)
+    assert status == 400 and message in body["error"] and list(uploads.iterdir()) == []
+
+
+def test_a_timeline_never_holds_more_frames_than_the_limit(client, left_then_up, uploads,
+                                                         monkeypatch):
+    monkeypatch.setattr(har.serve, "MAX_WINDOW_FPS", 10)  # the video is 25 fps
+    status, body = post(client, "two.avi", left_then_up.read_bytes(), timeline="1")
+    assert status == 422
+    assert body["error"] == ("two.avi: more than 20 frames within 2 s; its frame rate is too "
+                             "high for a timeline")
     assert list(uploads.iterdir()) == []
 
 
@@ -204,8 +253,9 @@ def test_fuzzed_uploads_never_break_the_server(predictors, tiny_model, videos, u
                 assert set(body) == {"model", "topk", "frames_used", "seconds"}
             else:
                 assert 400 <= status < 500 and list(body) == ["error"] and body["error"], (name, body)
-        assert get_json(f"{base}/healthz") == (200, {"status": "ok", "models": get_json(
-            f"{base}/healthz")[1]["models"]})
+        assert get_json(f"{base}/healthz") == (200, {"status": "ok", "models": [
+            {"name": "tiny", "arch": "cnn3d", "classes": 3, "clips": 3},
+            {"name": "other", "arch": "cnn3d", "classes": 3, "clips": 1}]})
         status, _ = post_video(base, "clip.avi", (videos / UCF_CLIP).read_bytes())
         assert status == 200  # still predicting
     assert len(statuses) == 200 and statuses.count(422) > 100  # most of it is refused, as it should

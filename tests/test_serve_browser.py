@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
+import tiny_model as tm
 from har.predict import Predictor
-from serving import live_server, second_model
+from serving import live_server, post_video, second_model
 
 pytestmark = pytest.mark.browser
 
@@ -94,4 +98,80 @@ def test_upload_shows_the_top_classes_as_bars(browser, tiny_model, videos, tmp_p
         browser.find_element(By.ID, "file").send_keys(str(bad))
         wait.until(lambda b: b.find_element(By.ID, "error").is_displayed())
         assert "notes.mp4: not a readable video" in browser.find_element(By.ID, "error").text
+    assert list(uploads.iterdir()) == []
+
+
+def _webm(path: Path, frames: np.ndarray) -> Path:
+    """VP8 in WebM, which Chromium plays (unlike the AVI clips), so the page can seek it."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libvpx", rate=tm.FPS)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "4", "b:v": "2M"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_long_upload_shows_the_class_over_time_and_seeks_on_click(browser, tiny_model, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # 3 s of MoveLeft, then 3 s of MoveUp: windows of 2 s every second start at 0, 1, .., 4 s.
+    two = _webm(tmp_path / "left_then_up.webm", np.concatenate([
+        tm.clip("MoveLeft", 15, 1, frames=75), tm.clip("MoveUp", 15, 1, frames=75)]))
+    short = _webm(tmp_path / "short.webm", tm.clip("MoveUp", 14, 1, frames=30))  # 1.2 s
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    with live_server([Predictor(tiny_model.checkpoint, clips=3)], uploads) as base:
+        _, truth = post_video(base, two.name, two.read_bytes(), timeline="1")
+        windows = truth["timeline"]["windows"]
+        assert len(windows) == 5
+        browser.get(base + "/")
+        browser.find_element(By.ID, "file").send_keys(str(two))
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda b: b.find_element(By.ID, "timeline").is_displayed())
+        bands = browser.find_elements(By.CSS_SELECTOR, "#bands .band")
+        classes = [b.get_attribute("data-class") for b in bands]
+        assert classes == [w["topk"][0]["class"] for w in windows]  # one band per window
+        # Both classes, in order: MoveLeft first, MoveUp last, never back.
+        assert classes[0] == "MoveLeft" and classes[-1] == "MoveUp"
+        assert classes.index("MoveUp") > max(i for i, c in enumerate(classes) if c == "MoveLeft")
+        # Left to right in time, covering the whole track; a class has one colour.
+        lefts = [b.location["x"] for b in bands]
+        widths = [b.size["width"] for b in bands]
+        track = browser.find_element(By.ID, "bands")
+        assert lefts == sorted(lefts) and lefts[0] == pytest.approx(track.location["x"], abs=1)
+        assert sum(widths) == pytest.approx(track.size["width"], abs=len(bands))
+        colours = {c: {b.value_of_css_property("background-color") for b, k in zip(bands, classes)
+                       if k == c} for c in set(classes)}
+        assert all(len(v) == 1 for v in colours.values()) and len(set().union(*colours.values())) == len(colours)
+        legend = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#legend li")]
+        assert legend == list(dict.fromkeys(classes))
+        # Hovering shows the class and its probability.
+        ActionChains(browser).move_to_element(bands[0]).perform()
+        top = windows[0]["topk"][0]
+        assert bands[0].get_attribute("title") == (f"{top['class']} {100 * top['probability']:.1f}% "
+                                                    "· 0.0–2.0 s")
+        # Clicking a window seeks the video to its start.
+        wait.until(lambda b: b.execute_script("return document.getElementById('player').readyState") >= 1)
+        bands[3].click()
+        wait.until(lambda b: b.execute_script(
+            "return Math.abs(document.getElementById('player').currentTime - 3.0) < 0.05"))
+        assert "selected" in bands[3].get_attribute("class")
+        screenshot = tmp_path / "serve-timeline.png"
+        assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+        print(f"screenshot: {screenshot}")
+
+        # A clip shorter than one window keeps the plain view: no chart.
+        browser.find_element(By.ID, "file").send_keys(str(short))
+        wait.until(lambda b: b.find_element(By.ID, "file-name").text.startswith("short.webm"))
+        wait.until(lambda b: b.find_element(By.ID, "result").is_displayed()
+                   and not b.find_element(By.ID, "result").get_attribute("class").endswith("busy"))
+        assert not browser.find_element(By.ID, "timeline").is_displayed()
+        assert browser.find_elements(By.CSS_SELECTOR, "#bars .bar")
     assert list(uploads.iterdir()) == []

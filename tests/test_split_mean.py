@@ -12,6 +12,7 @@ import yaml
 from har.split_mean import (SplitMeanError, exp_show, report_split_mean, runs_by_split,
                             runs_from_exp_show)
 from scratch_repo import ROOT, run
+from tables import markdown_rows
 
 FAKE_EVALUATE = """
 import json, os, yaml
@@ -20,7 +21,7 @@ os.makedirs("metrics", exist_ok=True)
 for model in p["models"]:
     top1 = 0.5 + p["dataset"]["split"] / 10 + p["train"]["weight_decay"]
     with open(f"metrics/{model}.json", "w") as f:
-        json.dump({"test": {"video_top1": top1, "clip_top1": top1 - 0.05}}, f)
+        json.dump({"mean": {"test": {"video_top1": top1, "clip_top1": top1 - 0.05}}}, f)
 """
 
 
@@ -47,8 +48,11 @@ def test_mean_over_the_three_split_experiments(toy_repo):
         run(["dvc", "exp", "run", "-S", f"dataset.split={k}"], toy_repo)
     text = report_split_mean(toy_repo)
     params = yaml.safe_load((toy_repo / "params.yaml").read_text())
+    rows = {cells[0]: cells[1:] for cells in markdown_rows(text)}
+    assert rows["model"] == ["split 1", "split 2", "split 3", "3-split mean (video)", "std",
+                             "3-split mean (clip)"]
     for model in params["models"]:  # 60%, 70%, 80%: mean 70%, population std 8.16
-        assert f"| `{model}` | 60.00% | 70.00% | 80.00% | **70.00%** | 8.16 | 65.00% |" in text
+        assert rows[f"`{model}`"] == ["60.00%", "70.00%", "80.00%", "**70.00%**", "8.16", "65.00%"]
     assert (toy_repo / "reports/split_mean.md").read_text() == text
 
     runs = runs_from_exp_show(exp_show(toy_repo))

@@ -40,12 +40,12 @@ def restore(tiny_repo):
 
 
 def kill_after_first_checkpoint(repo: Path, model: str) -> int:
-    """Start `python stages/train.py <model>`, SIGKILL it once an epoch's checkpoint exists;
+    """Start `python stages/train.py <model> 0`, SIGKILL it once an epoch's checkpoint exists;
     returns the checkpoint's epoch."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
-    checkpoint = repo / "checkpoints" / model / "last.pt"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HAR_CPU_THREADS": "1"}
+    checkpoint = repo / "checkpoints" / model / "seed0" / "last.pt"
     with open(repo.parent / "killed.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "stages/train.py", model], cwd=repo, env=env,
+        proc = subprocess.Popen([sys.executable, "stages/train.py", model, "0"], cwd=repo, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -64,7 +64,7 @@ def epoch_lines(out: str) -> list[int]:
 
 def curves(repo: Path, model: str) -> dict[str, list[str]]:
     """dvclive's per-epoch rows (step and value, not the wall-clock timestamp)."""
-    root = repo / "metrics/train" / model / "plots/metrics"
+    root = repo / "metrics/train" / model / "seed0" / "plots/metrics"
     return {str(p.relative_to(root)): [line.split("\t", 1)[1] for line in p.read_text().splitlines()]
             for p in sorted(root.rglob("*.tsv"))}
 
@@ -79,7 +79,8 @@ def commit_results(repo: Path) -> None:
 
 def assert_complete(clone: Path, repo: Path) -> None:
     """After `dvc pull`: the outputs are the pushed ones, and there is nothing to rebuild."""
-    assert (clone / "models/cnn3d/model.pt").read_bytes() == (repo / "models/cnn3d/model.pt").read_bytes()
+    model = "models/cnn3d/seed1/model.pt"
+    assert (clone / model).read_bytes() == (repo / model).read_bytes()
     assert "up to date" in run(["dvc", "status"], clone).stdout
     out = run(["dvc", "repro"], clone).stdout
     assert "Data and pipelines are up to date" in out and "Running stage" not in out
@@ -140,19 +141,19 @@ def test_killed_training_resumes_to_the_same_result_and_another_configs_checkpoi
     # Back to lr 0.001: the checkpoint (lr 0.002) must not be resumed, DVC reruns for a params
     # change just like this. Run directly, so DVC's run cache cannot answer the rerun below.
     set_params(repo, models={"cnn3d": {"train": {"lr": 0.001}}})
-    out = run([sys.executable, "stages/train.py", "cnn3d"], repo).stdout
-    assert ("checkpoints/cnn3d/last.pt: refused, made with a different config "
+    out = run([sys.executable, "stages/train.py", "cnn3d", "0"], repo).stdout
+    assert ("checkpoints/cnn3d/seed0/last.pt: refused, made with a different config "
             "(differs: train params); training from the start") in out
     assert epoch_lines(out) == list(range(1, EPOCHS + 1))
-    assert not (repo / "checkpoints/cnn3d/last.pt").exists()  # finished: nothing to resume
-    clean = torch.load(repo / "models/cnn3d/model.pt", weights_only=True)
+    assert not (repo / "checkpoints/cnn3d/seed0/last.pt").exists()  # finished: nothing to resume
+    clean = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
     clean_curves = curves(repo, "cnn3d")
 
     done = kill_after_first_checkpoint(repo, "cnn3d")
-    out = run(["dvc", "repro", "-s", "train@cnn3d"], repo).stdout
-    assert f"checkpoints/cnn3d/last.pt: resuming after epoch {done}" in out
+    out = run(["dvc", "repro", "-s", "train@cnn3d-0"], repo).stdout
+    assert f"checkpoints/cnn3d/seed0/last.pt: resuming after epoch {done}" in out
     assert epoch_lines(out) == list(range(done + 1, EPOCHS + 1))  # no epoch trained twice
-    resumed = torch.load(repo / "models/cnn3d/model.pt", weights_only=True)
+    resumed = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
     # Bitwise the same weights (so the same test metrics), selection and curves.
     assert resumed["state_dict"].keys() == clean["state_dict"].keys()
     assert all(torch.equal(resumed["state_dict"][k], v) for k, v in clean["state_dict"].items())
@@ -165,13 +166,13 @@ def test_killed_training_resumes_to_the_same_result_and_another_configs_checkpoi
 def test_two_gloo_processes_train_and_count_each_validation_video_once(restore):
     repo = restore
     set_params(repo, models={"cnn3d": {"train": {"nproc": 2}}})
-    out = run(["dvc", "repro", "-s", "train@cnn3d", "evaluate@cnn3d"], repo).stdout
+    out = run(["dvc", "repro", "-s", "train@cnn3d-0", "evaluate@cnn3d-0"], repo).stdout
     assert "on cpu x 2 processes" in out
     epochs = load_params(repo / "params.yaml").train_config("cnn3d").epochs
     assert epoch_lines(out) == list(range(1, epochs + 1))  # rank 0 alone prints (and writes)
-    ckpt = torch.load(repo / "models/cnn3d/model.pt", weights_only=True)
+    ckpt = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
     assert ckpt["processes"] == 2 and ckpt["val_videos"] == rows(repo, "val")
-    metrics = json.loads((repo / "metrics/cnn3d.json").read_text())
+    metrics = json.loads((repo / "metrics/cnn3d/seed0.json").read_text())
     for section, keys in METRICS_SCHEMA.items():
         assert keys <= set(metrics[section]), section
     assert metrics["test"]["videos"] == rows(repo, "test")
@@ -196,13 +197,13 @@ def test_two_queued_experiments_run_and_report_their_metrics(tiny_repo):
     repo = tiny_repo
     commit_results(repo)  # queued experiments start from the last commit
     for lr in ("0.002", "0.003"):
-        # Only evaluate@cnn3d and what it needs: the other models are not part of the question.
+        # Only aggregate@cnn3d and what it needs: the other models are not part of the question.
         run(["dvc", "exp", "run", "--queue", "-n", f"lr{lr[-1]}", "-S",
-             f"+models.cnn3d.train.lr={lr}", "evaluate@cnn3d"], repo)
+             f"+models.cnn3d.train.lr={lr}", "aggregate@cnn3d"], repo)
     with open(repo.parent / "queue.log", "w") as log:
         # Redirected: the worker it starts keeps stdout open, so a pipe would never close.
         subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=repo, stdout=log,
-                       stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1",
+                       stderr=subprocess.STDOUT, env={**os.environ, "HAR_CPU_THREADS": "1",
                        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, check=True)
     try:
         deadline = time.monotonic() + 300
@@ -226,10 +227,11 @@ def test_two_queued_experiments_run_and_report_their_metrics(tiny_repo):
     for name, lr in (("lr2", 0.002), ("lr3", 0.003)):
         data = exps[name]["data"]
         assert data["params"]["params.yaml"]["data"]["models"]["cnn3d"]["train"]["lr"] == lr
-        assert data["metrics"]["metrics/cnn3d.json"]["data"]["test"]["videos"] == rows(repo, "test")
+        assert data["metrics"]["metrics/cnn3d.json"]["data"]["test_videos"] == rows(repo, "test")
     table = run(["dvc", "exp", "show", "--only-changed", "--md"], repo).stdout  # the README's
     row = next(line for line in table.splitlines() if "[lr2]" in line)
     assert "Success" in row and "0.002" in row
     diff = json.loads(run(["dvc", "metrics", "diff", "HEAD", exps["lr2"]["rev"], "--all", "--json"],
                           repo).stdout)
-    assert "test.video_top1" in diff["metrics/cnn3d.json"]  # per model, per key
+    assert "mean.test.video_top1" in diff["metrics/cnn3d.json"]  # per model, per key
+    assert "std.test.video_top1" in diff["metrics/cnn3d.json"]  # and the spread over seeds

@@ -152,6 +152,72 @@ def test_pretrained_weights_names_what_the_builder_loads(monkeypatch, arch, cfg,
     assert loaded == ([key] if key else [])
 
 
+def _encoder(key: str) -> str:
+    return "encoder." + key
+
+
+# arch, options, the weights it loads, the torchvision key -> the model's key, the torchvision
+# head the builder replaces (so not loaded into the model). One entry per loading site: the
+# ResNet trunk (TSN's, which the C-RNN's shares), MobileNetV2, ResNet-152, each video backbone.
+LOADING = [
+    ("tsn", {"depth": 18}, "resnet18", _encoder, "fc."),
+    ("td_mobilenet_gru", {}, "mobilenet_v2", lambda k: "encoder.0." + k[len("features."):],
+     "classifier."),
+    ("td_resnet152_lstm", {}, "resnet152", _encoder, "fc."),
+    ("r3d_18", {}, "r3d_18", str, "fc."),
+    ("mc3_18", {}, "mc3_18", str, "fc."),
+    ("r2plus1d_18", {}, "r2plus1d_18", str, "fc."),
+    ("s3d", {}, "s3d", str, "classifier."),
+    ("mvit_v2_s", {}, "mvit_v2_s", str, "head."),
+    ("swin3d_t", {}, "swin3d_t", str, "head."),
+]
+
+
+def _marked_state_dict(key: str) -> dict:
+    """torchvision's own architecture for `key`: the names, shapes and dtypes a real file has,
+    tensor i filled with i + 2.5, a value no initialisation gives and no other tensor holds, so
+    a tensor loaded into the wrong place, or not at all, shows."""
+    from torchvision.models import video
+
+    build = getattr(torchvision.models, key, None) or getattr(video, key)
+    with torch.device("meta"):  # shapes only: no time spent initialising
+        shapes = {k: (t.shape, t.dtype) for k, t in build(weights=None).state_dict().items()}
+    return {k: torch.full(shape, i + 2.5 if dtype.is_floating_point else i + 2, dtype=dtype)
+            for i, (k, (shape, dtype)) in enumerate(shapes.items())}
+
+
+def _nan_(tensor, *args, **kwargs):
+    with torch.no_grad():
+        return tensor.fill_(float("nan"))
+
+
+@pytest.mark.parametrize("arch, cfg, key, rename, head", LOADING, ids=[e[0] for e in LOADING])
+def test_each_builder_loads_its_weights_file_into_its_architecture(offline_world, monkeypatch,
+                                                                     arch, cfg, key, rename, head):
+    state = _marked_state_dict(key)
+    data = _saved(state)
+    name = f"{key}-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    offline_world[key] = f"https://download.pytorch.org/models/{name}"
+    path = weights.PRETRAINED_DIR / "probe" / name  # where the weights stage puts it
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    del data
+    # The builder's random initialisation is overwritten by the file: NaN instead saves seconds
+    # (MViT and Swin draw slowly), and a weight left unloaded equals nothing, NaN included.
+    for init in ("normal_", "trunc_normal_", "uniform_", "kaiming_normal_", "kaiming_uniform_",
+                 "xavier_normal_", "xavier_uniform_"):
+        monkeypatch.setattr(torch.nn.init, init, _nan_)
+    frames, crop = (16, 224) if arch == "mvit_v2_s" else (4, 32)
+    model = create_model(arch, 5, frames, crop, pretrained=True, **cfg)
+    loaded = model.state_dict()
+    expected = {k: v for k, v in state.items() if not k.startswith(head)}
+    assert expected and len(expected) < len(state)  # the head is the only part left out
+    for k, v in expected.items():
+        assert torch.equal(loaded[rename(k)], v), k
+    # And the new head is the model's own: the 400 or 1000 classes did not survive.
+    assert all(t.shape[0] != 5 for k, t in state.items() if k.startswith(head) and t.dim())
+
+
 def _stage(name: str):
     """Import a script of stages/ as a module, to call its main() in-process."""
     path = Path(__file__).resolve().parents[1] / "stages" / f"{name}.py"

@@ -69,7 +69,7 @@ def build(root: Path) -> TinyModel:
                 write_clip(videos / cls / f"v_{cls}_g{group:02d}_c{index:02d}.avi",
                            clip(cls, group, index))
     prep = prep_for()
-    settings = ExtractSettings(frames=prep.source_frames, size=prep.short_side,
+    settings = ExtractSettings(frames=prep.source_frames, short_side=prep.short_side,
                                jpeg_quality=prep.jpeg_quality, max_failed_fraction=0.0, workers=2)
     extract_all(videos, root / "frames", root / "manifest.csv", settings)
     rows = read_csv(root / "manifest.csv")  # as the split stage reads it: strings

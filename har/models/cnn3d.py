@@ -1,11 +1,12 @@
-"""The 3D CNN of the C-RNN paper (seed 1)."""
+"""The 3D CNN of the C-RNN paper (har/models/sources.py)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from har.config import crop_hw
+from har.input_spec import crop_hw
+from har.models.sources import CRNN_PAPER
 from har.models.registry import Crop, register_model
 
 
@@ -46,7 +47,7 @@ class CNN3D(nn.Module):
         return self.head(self.features(x))
 
 
-@register_model(family="3d-cnn", layout="NCTHW", source="seed 1: C-RNN paper, 3D CNN",
+@register_model(family="3d-cnn", layout="NCTHW", source=f"{CRNN_PAPER}: 3D CNN",
                 fixed_frames=True)
 def cnn3d(num_classes: int, frames: int, crop: Crop, channels=(64, 128), fc=(2048, 2048),
           dropout: float = 0.5) -> nn.Module:

@@ -1,11 +1,13 @@
-"""The CNN-encoder + LSTM-decoder "C-RNN" of seed 1, and its order-agnostic baseline."""
+"""The CNN-encoder + LSTM-decoder "C-RNN" of the C-RNN paper (har/models/sources.py), and its
+order-agnostic baseline."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from har.config import crop_hw
+from har.input_spec import crop_hw
+from har.models.sources import CRNN_PAPER
 from har.models.registry import Crop, register_model
 from har.models.sequence import last_valid_output, masked_mean
 
@@ -86,7 +88,7 @@ class FrameAverage(nn.Module):
         return self.classifier(masked_mean(self.encoder(x), lengths))
 
 
-@register_model(family="c-rnn", layout="NTCHW", source="seed 1: C-RNN paper, CNN encoder + LSTM decoder")
+@register_model(family="c-rnn", layout="NTCHW", source=f"{CRNN_PAPER}: CNN encoder + LSTM decoder")
 def crnn(num_classes: int, frames: int, crop: Crop, channels=(32, 64, 128, 256),
          kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
          fc_norm: bool = True, lstm_hidden: int = 512, lstm_layers: int = 3,

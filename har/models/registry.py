@@ -1,7 +1,7 @@
 """A tiny model registry: `@register_model` on a constructor, `create_model(name, ...)` to build.
 
 Each entry declares its input spec (layout, normalisation); frames and crop come
-from params (a crop is a square's side or (height, width), see har.config.crop_hw).
+from params (a crop is a square's side or (height, width), see har.input_spec.crop_hw).
 The training stage stores the resulting Preprocessing in the checkpoint, and
 prediction reads it from there.
 """
@@ -14,10 +14,8 @@ from typing import Callable
 
 from torch import nn
 
-from har.config import crop_hw
-from har.data import IMAGENET_MEAN, IMAGENET_STD
-
-Crop = int | tuple[int, int]  # a square's side, or (height, width)
+from har.config import ConfigError, Params
+from har.input_spec import IMAGENET_MEAN, IMAGENET_STD, Crop, crop_hw
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class ModelEntry:
     layout: str  # "NCTHW" or "NTCHW"
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    source: str  # which seed system or paper it comes from
+    source: str  # which published system it comes from (har/models/sources.py), or ours
     build: Callable[..., nn.Module]
     fixed_input: tuple[int, int] | None  # (frames, square side) the architecture requires, if any
     min_input: tuple[int, int]  # the smallest (frames, square side) it accepts: used by tests
@@ -110,3 +108,21 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return total, trainable
+
+
+def check_model_params(params: Params) -> None:
+    """The checks of params.yaml that need the registry (har.config stays free of torch):
+    every arch exists, and one whose layers are sized for the clip length (fixed_frames)
+    is not asked to evaluate another length. The params stage runs it before any other."""
+    for name, spec in params.models.items():
+        try:
+            entry = get_entry(spec.arch)
+        except ValueError as e:
+            raise ConfigError(f"params.yaml: models.{name}.arch: {e}") from None
+        tc = params.train_config(name)
+        if entry.fixed_frames and tc.eval_frames not in (None, tc.frames):
+            raise ConfigError(
+                f"params.yaml: train.eval_frames ({tc.eval_frames}) for model {name!r} differs "
+                f"from train.frames ({tc.frames}), but {spec.arch} has layers sized for the clip "
+                f"length it trains on, so it can evaluate only that length; set eval_frames: null "
+                f"for it (models.{name}.train)")

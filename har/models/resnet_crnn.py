@@ -1,4 +1,4 @@
-"""The ResNet encoder + LSTM decoder of seed 1 (the C-RNN paper uses ResNet-101)."""
+"""The ResNet encoder + LSTM decoder of the C-RNN paper (which uses ResNet-101; har/models/sources.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from har.models.crnn import LSTMDecoder
 from har.models.features import FrameEncoderModel
 from har.models.freeze import freeze
 from har.models.pretrained import load_pretrained
+from har.models.sources import CRNN_PAPER
 from har.models.registry import Crop, register_model
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
@@ -59,7 +60,7 @@ class ResNetCRNN(FrameEncoderModel):
 
 
 @register_model(family="c-rnn", layout="NTCHW",
-                source="seed 1: C-RNN paper, ResNet-101 encoder + LSTM decoder",
+                source=f"{CRNN_PAPER}: ResNet-101 encoder + LSTM decoder",
                 weights=lambda o: f"resnet{o['depth']}")
 def resnet_crnn(num_classes: int, frames: int, crop: Crop, depth: int = 101, pretrained: bool = False,
                 freeze: str = "none", fc=(1024, 768), embed: int = 512, dropout: float = 0.3,

@@ -14,6 +14,7 @@ from har.models.freeze import train_last_layers
 from har.models.pretrained import load_pretrained
 from har.models.registry import Crop, register_model
 from har.models.sequence import last_valid_output
+from har.models.sources import TD_REPORT
 
 # The report's transfer-learning rule: only the last N Keras-style layers train.
 TRAINABLE_LAYERS = {"mobilenet": 9, "resnet152": 24}
@@ -103,19 +104,26 @@ class TimeDistributedRNN(FrameEncoderModel):
         return self.classifier(last_valid_output(self.rnn, feats, lengths))
 
 
-def _register(encoder: str, head: str) -> None:
+def _build(encoder: str, head: str):
     def build(num_classes: int, frames: int, crop: Crop, pretrained: bool = False, units: int = 128,
               dense=(1024, 512, 128, 64), dropout: float = 0.5,
               scratch_channels=(64, 128, 256, 512), trainable_layers: int | None = None) -> nn.Module:
         """trainable_layers: None keeps the report's rule (mobilenet 9, resnet152 24)."""
         return TimeDistributedRNN(num_classes, encoder, head, pretrained, units, tuple(dense),
                                   dropout, scratch_channels, trainable_layers)
-
-    register_model(name=f"td_{encoder}_{head}", family="timedistributed", layout="NTCHW",
-                   source=f"seed 2: TimeDistributed {encoder} + {head.upper()} report",
-                   weights=ENCODER_WEIGHTS.get(encoder))(build)
+    return build
 
 
-for _encoder in ("scratch", "mobilenet", "resnet152"):
-    for _head in ("lstm", "gru"):
-        _register(_encoder, _head)
+def _register(name: str, encoder: str, head: str) -> None:
+    register_model(name=name, family="timedistributed", layout="NTCHW",
+                   source=f"{TD_REPORT}: {encoder} encoder + {head.upper()}",
+                   weights=ENCODER_WEIGHTS.get(encoder))(_build(encoder, head))
+
+
+# Each name written out, so that a search for the name in params.yaml finds its registration.
+_register("td_scratch_lstm", "scratch", "lstm")
+_register("td_scratch_gru", "scratch", "gru")
+_register("td_mobilenet_lstm", "mobilenet", "lstm")
+_register("td_mobilenet_gru", "mobilenet", "gru")
+_register("td_resnet152_lstm", "resnet152", "lstm")
+_register("td_resnet152_gru", "resnet152", "gru")

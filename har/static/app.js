@@ -1,4 +1,5 @@
-// The upload page: preview the chosen video, POST it to /api/predict, draw the top classes.
+// The upload page: preview the chosen video, POST it to /api/predict, draw the top classes
+// and, for a video longer than one window, the top class over time under it.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -8,6 +9,9 @@ const modelSelect = $("model");  // absent when the server has one model
 let chosen = null;        // the File being shown
 let needsPoster = false;  // the browser cannot play it: ask the server for a frame
 let latest = 0;           // number of the newest request; older answers are dropped
+// Distinct colours for the classes of a timeline, in order of first appearance.
+const PALETTE = ["#2f6fed", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0b7285",
+                 "#e67700", "#5c7cfa", "#862e9c", "#5f3dc4"];
 
 function show(el, visible) { el.hidden = !visible; }
 
@@ -24,6 +28,7 @@ function choose(file) {
   $("file-name").textContent = `${file.name} · ${(file.size / 1024 / 1024).toFixed(1)} MB`;
   show($("preview"), true);
   show($("poster"), false);
+  show($("timeline"), false);
   // AVI and other containers many browsers cannot play still predict fine: the server
   // decodes them. Then a frame from the server's answer stands in for the preview.
   needsPoster = !file.type || player.canPlayType(file.type) === "";
@@ -52,6 +57,7 @@ async function predict() {
   form.append("file", chosen);
   form.append("topk", "5");
   form.append("preview", needsPoster ? "1" : "0");
+  form.append("timeline", "1");  // the server's default window (2 s) and stride (1 s)
   if (modelSelect) form.append("model", modelSelect.value);
   const mine = ++latest;
   const started = performance.now();
@@ -70,6 +76,7 @@ async function predict() {
   if (!response || !response.ok) {
     setError(body.error || `The server answered ${response.status}.`);
     show($("result"), false);
+    show($("timeline"), false);
     return;
   }
   render(body, (performance.now() - started) / 1000);
@@ -105,6 +112,58 @@ function render(body, roundTrip) {
     show($("no-preview"), false);
   }
   show($("result"), true);
+  renderTimeline(body.timeline ? body.timeline.windows : []);
+}
+
+// One band per window, coloured by its top class. A band covers the moments for which its
+// window's centre is the nearest (as `har predict --annotate` labels frames): from the
+// midpoint with the previous window's centre to the midpoint with the next one's.
+function renderTimeline(windows) {
+  show($("timeline"), windows.length > 1);  // a short clip is one window: the bars say it all
+  if (windows.length < 2) return;
+  const total = windows[windows.length - 1].end;
+  const centres = windows.map((w) => (w.start + w.end) / 2);
+  const colours = new Map();
+  for (const w of windows) {
+    const name = w.topk[0].class;
+    if (!colours.has(name)) colours.set(name, PALETTE[colours.size % PALETTE.length]);
+  }
+  $("bands").replaceChildren(...windows.map((w, i) => {
+    const from = i === 0 ? 0 : (centres[i - 1] + centres[i]) / 2;
+    const to = i === windows.length - 1 ? total : (centres[i] + centres[i + 1]) / 2;
+    const top = w.topk[0];
+    const band = document.createElement("button");
+    band.type = "button";
+    band.className = "band";
+    band.setAttribute("role", "listitem");
+    band.dataset.class = top.class;
+    band.dataset.start = w.start;
+    band.style.left = `${(100 * from) / total}%`;
+    band.style.width = `${(100 * (to - from)) / total}%`;
+    band.style.background = colours.get(top.class);
+    band.title = `${top.class} ${(100 * top.probability).toFixed(1)}% · ` +
+      `${w.start.toFixed(1)}–${w.end.toFixed(1)} s`;
+    band.setAttribute("aria-label", band.title);
+    band.addEventListener("click", () => seek(band, w.start));
+    return band;
+  }));
+  $("timeline-end").textContent = `${total.toFixed(1)} s`;
+  $("legend").replaceChildren(...[...colours].map(([name, colour]) => {
+    const li = document.createElement("li");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = colour;
+    li.append(swatch, name);
+    return li;
+  }));
+}
+
+// Clicking a window plays the video from the window's start (when the browser can play it).
+function seek(band, seconds) {
+  for (const other of $("bands").children) other.classList.toggle("selected", other === band);
+  const player = $("player");
+  if (player.hidden || !player.src) return;
+  player.currentTime = seconds;
 }
 
 $("file").addEventListener("change", (e) => choose(e.target.files[0]));

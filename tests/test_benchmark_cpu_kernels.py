@@ -1,0 +1,26 @@
+"""benchmarks/cpu_kernels.py --quick: both kernel choices really ran, and the figures are
+well formed (timings are never asserted)."""
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_run_compares_pinned_with_native_kernels(tmp_path):
+    out = tmp_path / "cpu_kernels.json"
+    subprocess.run([sys.executable, "benchmarks/cpu_kernels.py", "--quick", "--json", str(out)],
+                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(out.read_text())
+    kernels = result["config"]["kernels"]
+    assert kernels["avx2"] == "AVX2"  # pinned, whatever the CPU offers
+    assert kernels["native"] in ("AVX2", "AVX512", "DEFAULT", "AVX512_BF16", "AMX")
+    (fig,) = result["figures"]
+    assert fig["name"].endswith("pinned to AVX2") and fig["baseline"]["name"].startswith("native")
+    assert 0 < fig["min"] <= fig["median"] <= fig["max"]
+    assert fig["ratio"] == pytest.approx(fig["median"] / statistics.median(fig["baseline"]["values"]))

@@ -1,0 +1,115 @@
+"""benchmarks/gpu.py --quick runs on the CPU end to end; every row went through the real code
+(har.engine.train_one_epoch, the stages); never a timing assertion."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu.py"
+VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False),
+            "channels_last": (False, True, False), "compile": (False, False, True),
+            "amp+channels_last+compile": (True, True, True)}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One --quick run as a person runs it (two model families keep it short): (stdout, result)."""
+    out = tmp_path_factory.mktemp("gpu") / "gpu.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--models", "cnn3d,crnn",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout, json.loads(out.read_text())
+
+
+def _rows(result, section):
+    return [r for r in result["rows"] if r["section"] == section]
+
+
+def _well_formed(stats):
+    assert stats["min"] <= stats["median"] <= stats["max"] and stats["min"] > 0
+
+
+def test_every_row_is_in_the_table_and_nothing_failed(quick):
+    stdout, result = quick
+    assert result["benchmark"] == "gpu" and result["quick"] is True and result["errors"] == 0
+    assert result["config"]["device"] == "cpu" and "GPU check (quick)" in stdout
+    lines = stdout.splitlines()
+    for r in result["rows"]:
+        assert not r["error"], r
+        assert any(line.startswith(r["section"]) and r["setting"][:40] in line and
+                   r["model"][:30] in line for line in lines), r
+    assert {r["section"] for r in result["rows"]} == {"ceiling", "loader", "decode", "e2e"}
+
+
+def test_ceiling_rows_trained_through_train_one_epoch(quick):
+    _, result = quick
+    rows = _rows(result, "ceiling")
+    assert [(r["model"], r["setting"]) for r in rows] == [
+        (m, v) for m in ("cnn3d", "crnn") for v in VARIANTS]
+    for r in rows:
+        assert r["step"] == "har.engine.train_one_epoch"
+        # Every optimiser step is taken inside train_one_epoch: warm-up plus timed batches.
+        assert r["steps"] == r["expected_steps"] == 2
+        assert math.isfinite(r["loss"]) and r["peak_mb"] is None  # no GPU memory on the CPU
+        _well_formed(r["clips_per_s"])
+        amp, channels_last, compiled = VARIANTS[r["setting"]]
+        assert r["applied"] == {"amp": None, "channels_last": channels_last,
+                                "compile": "eager" if compiled else None}
+    by = {(r["model"], r["setting"]): r for r in rows}
+    for (model, variant), r in by.items():
+        if variant != "fp32":
+            fp32 = by[(model, "fp32")]["clips_per_s"]["median"]
+            assert r["baseline"] == "fp32"
+            assert math.isclose(r["ratio"], r["clips_per_s"]["median"] / fp32)
+
+
+def test_loader_rows_feed_the_same_step_from_frames_files(quick):
+    _, result = quick
+    ceiling, *fed = _rows(result, "loader")
+    assert ceiling["setting"].startswith("ceiling") and ceiling["model"] == "cnn3d"
+    assert [r["workers"] for r in fed] == [0, 2]
+    for r in fed:
+        assert r["step"] == "har.engine.train_one_epoch"
+        assert r["steps"] == r["expected_steps"] == 2  # the loader's 2 batches, one epoch
+        assert math.isfinite(r["loss"])
+        _well_formed(r["clips_per_s"])
+        _well_formed(r["loader_alone"])
+        assert r["baseline"] == "ceiling"
+        assert math.isclose(r["ratio"], r["clips_per_s"]["median"] / ceiling["clips_per_s"]["median"])
+    cpu, device = _rows(result, "decode")
+    assert cpu["input"] == device["input"] and cpu["input"][0] == 3  # decoded (3, H, W) frames
+    assert math.isclose(device["ratio"], device["clips_per_s"]["median"] / cpu["clips_per_s"]["median"])
+
+
+def test_stages_train_and_evaluate_and_the_checkpoint_predicts_on_cpu(quick):
+    _, result = quick
+    rows = _rows(result, "e2e")
+    assert [r["setting"] for r in rows] == ["stage", "torchrun x1"]
+    for r in rows:
+        assert (r["model"], r["processes"], r["epochs"], r["device"]) == ("cnn3d", 1, 1, "cpu")
+        assert 0 <= r["cpu_prediction"] < 4 and 0 <= r["video_top1"] <= 1
+
+
+def test_measuring_path_imports_no_dvc(quick):
+    _, result = quick
+    imported = set(result["measuring_path_packages"])
+    assert {"torch", "numpy", "simplejpeg", "yaml"} <= imported  # the audit sees har's imports
+    assert not imported & {"dvc", "dvclive", "flask", "matplotlib"}
+    assert result["outside_measuring_path"] == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the refusal "
+                    "is for machines without it")
+def test_without_cuda_it_refuses_unless_quick():
+    done = subprocess.run([sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "CUDA is not available" in done.stderr and "--quick" in done.stderr
+    assert "Traceback" not in done.stderr
