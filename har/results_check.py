@@ -87,21 +87,29 @@ def dvc_md5(path: Path) -> str:
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
-def current_stages(lock: dict, models: list[str], seeds: list[int]) -> dict[str, dict]:
-    """dvc.lock's stages of params.yaml's `models` and train.seeds (and those not per model).
+def pipeline_stages(models: list[str], seeds: list[int], dvc_yaml: dict) -> set[str]:
+    """The stage names dvc.yaml defines for these models and seeds: `name`, `name@<model>`
+    (foreach over models) and `name@<model>-<seed>` (matrix over models and seeds)."""
+    names = set()
+    for name, stage in (dvc_yaml.get("stages") or {}).items():
+        if "foreach" in stage:
+            names.update(f"{name}@{m}" for m in models)
+        elif "matrix" in stage:
+            names.update(f"{name}@{m}-{s}" for m in models for s in seeds)
+        else:
+            names.add(name)
+    return names
 
-    DVC keeps the lock entries of a model or seed removed from params.yaml; they no longer
-    count. Per-model stages are named <stage>@<model>, per-run ones <stage>@<model>-<seed>
-    (model names have no '-', har/config.py).
+
+def current_stages(lock: dict, models: list[str], seeds: list[int],
+                   dvc_yaml: dict) -> dict[str, dict]:
+    """dvc.lock's entries of the stages dvc.yaml defines for params.yaml's models and seeds.
+
+    DVC keeps the lock entries of a stage that no longer exists (a model or seed removed
+    from params.yaml, a stage renamed in dvc.yaml); they no longer count.
     """
-    current = {}
-    for name, stage in (lock.get("stages") or {}).items():
-        if "@" in name:
-            model, _, seed = name.split("@", 1)[1].partition("-")
-            if model not in models or (seed and int(seed) not in seeds):
-                continue
-        current[name] = stage
-    return current
+    defined = pipeline_stages(models, seeds, dvc_yaml)
+    return {name: stage for name, stage in (lock.get("stages") or {}).items() if name in defined}
 
 
 def _lookup(params: dict, dotted: str):
@@ -116,10 +124,10 @@ def _lookup(params: dict, dotted: str):
 _MISSING = object()
 
 
-def stale_problems(root: Path, lock: dict, params: dict, models: list[str], seeds: list[int]
-                   ) -> list[str]:
+def stale_problems(root: Path, lock: dict, params: dict, models: list[str], seeds: list[int],
+                   dvc_yaml: dict) -> list[str]:
     """Stages whose source files or params differ from what dvc.lock recorded when they ran."""
-    stages = current_stages(lock, models, seeds)
+    stages = current_stages(lock, models, seeds, dvc_yaml)
     produced = [o["path"] for stage in stages.values() for o in stage.get("outs", [])]
     stale: dict[str, list[str]] = {}
     for name, stage in stages.items():
@@ -143,10 +151,11 @@ def stale_problems(root: Path, lock: dict, params: dict, models: list[str], seed
             f"dvc.lock, metrics/, reports/results.md and README.md together:\n{listing}"]
 
 
-def committed_outputs(lock: dict, models: list[str], seeds: list[int]) -> dict[str, str]:
+def committed_outputs(lock: dict, models: list[str], seeds: list[int],
+                      dvc_yaml: dict) -> dict[str, str]:
     """path -> md5 of every dvc.lock output that git carries: metrics/ and reports/results.md."""
     out = {}
-    for stage in current_stages(lock, models, seeds).values():
+    for stage in current_stages(lock, models, seeds, dvc_yaml).values():
         for o in stage.get("outs", []):
             path = o["path"]
             if path.startswith(f"{paths.METRICS.as_posix()}/") or path == RESULTS.as_posix():
@@ -158,13 +167,14 @@ def lock_problems(root: Path, stale: bool = True) -> list[str]:
     lock = yaml.safe_load((root / LOCK).read_text()) or {}
     params = load_params(root / "params.yaml")
     models, seeds = list(params.models), params.train.seeds
-    outputs = committed_outputs(lock, models, seeds)
+    dvc_yaml = yaml.safe_load((root / "dvc.yaml").read_text())
+    outputs = committed_outputs(lock, models, seeds, dvc_yaml)
     if not outputs:
         return [f"{LOCK}: records no metrics; run `dvc repro`"]
     problems = []
     if stale:
         raw = yaml.safe_load((root / "params.yaml").read_text())
-        problems += stale_problems(root, lock, raw, models, seeds)
+        problems += stale_problems(root, lock, raw, models, seeds, dvc_yaml)
     for path, md5 in sorted(outputs.items()):
         if not (root / path).exists():
             problems.append(f"{path}: missing, but {LOCK} records it; run `dvc repro`")

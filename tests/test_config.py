@@ -123,6 +123,7 @@ def test_a_checksum_may_be_md5_where_no_sha256_is_known(params):
 # train.crop: a side or [height, width]; train.eval_frames: null or a clip length.
 
 def test_a_crop_may_be_height_width_and_eval_frames_a_length(params):
+    params["extract"]["short_side"] = 64
     params["train"]["crop"] = [48, 64]
     params["models"]["crnn"]["train"] = {"eval_frames": 12, "crop": [40, 56]}
     p = parse_params(params)
@@ -146,6 +147,7 @@ def test_a_crop_may_be_height_width_and_eval_frames_a_length(params):
     ({"eval_frames": "all"}, r"'models\.crnn\.train\.eval_frames' must be int or null, got 'all'"),
 ])
 def test_crop_and_eval_frames_errors_name_the_key(params, train, message):
+    params["extract"]["short_side"] = 64
     params["models"]["crnn"]["train"] = train
     with pytest.raises(ConfigError, match=message):
         parse_params(params)

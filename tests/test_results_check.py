@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def published(tmp_path) -> Path:
     """The files the check reads, copied from the repository as committed: the published
     results, and the stages' source files whose hashes dvc.lock records."""
-    for name in ("README.md", "dvc.lock", "params.yaml"):
+    for name in ("README.md", "dvc.lock", "dvc.yaml", "params.yaml"):
         shutil.copy2(ROOT / name, tmp_path / name)
     for folder in ("metrics", "har", "stages", "videos"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -90,7 +90,8 @@ def test_update_readme_restores_the_rendered_block(published):
     readme = published / "README.md"
     original = readme.read_text()
     before, block, after = results_check.split_readme(original)
-    readme.write_text(f"{before}{START}\n{block.replace('| `crnn` |', '| `crnn (best)` |')}{END}{after}")
+    assert "| `crnn` " in block
+    readme.write_text(f"{before}{START}\n{block.replace('| `crnn` ', '| `crnn (best)` ', 1)}{END}{after}")
     assert problems(published) != []
     assert update_readme(published) is True
     assert readme.read_text() == original

@@ -4,6 +4,7 @@ resuming a killed training, refusing another config's checkpoint, and two-proces
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -45,13 +46,15 @@ def kill_after_first_checkpoint(repo: Path, model: str) -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HAR_CPU_THREADS": "1"}
     checkpoint = repo / "checkpoints" / model / "seed0" / "last.pt"
     with open(repo.parent / "killed.log", "w") as log:
+        # A session of its own: with train.nproc 2 the stage becomes torchrun and its workers,
+        # and the kill must take them all, as a lost machine would.
         proc = subprocess.Popen([sys.executable, "stages/train.py", model, "0"], cwd=repo, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
         while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert proc.poll() is None, "training ended before it could be killed mid-run"
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     epoch = torch.load(checkpoint, weights_only=False)["epoch"]
     assert 1 <= epoch < EPOCHS
@@ -177,6 +180,24 @@ def test_two_gloo_processes_train_and_count_each_validation_video_once(restore):
         assert keys <= set(metrics[section]), section
     assert metrics["test"]["videos"] == rows(repo, "test")
     assert not list(repo.rglob(".*.tmp"))  # no second writer left a temporary behind
+
+
+def test_two_process_training_killed_mid_run_resumes_bitwise(restore):
+    repo = restore
+    set_params(repo, models={"cnn3d": {"train": {"nproc": 2, "epochs": EPOCHS}}})
+    # Directly, not through DVC, so that its run-cache cannot answer the resumed run below.
+    run([sys.executable, "stages/train.py", "cnn3d", "0"], repo)
+    clean = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
+    assert clean["processes"] == 2
+    done = kill_after_first_checkpoint(repo, "cnn3d")
+    out = run(["dvc", "repro", "-s", "train@cnn3d-0"], repo).stdout
+    assert f"checkpoints/cnn3d/seed0/last.pt: resuming after epoch {done}" in out
+    assert epoch_lines(out) == list(range(done + 1, EPOCHS + 1))
+    resumed = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
+    # Every rank's random streams were saved and restored: the same weights, bit for bit.
+    assert all(torch.equal(resumed["state_dict"][k], v) for k, v in clean["state_dict"].items())
+    for key in ("best_epoch", "val_top1", "val_loss", "history", "processes"):
+        assert resumed[key] == clean[key], key
 
 
 def queue_workers(repo: Path) -> list:
