@@ -511,6 +511,10 @@ def _write_scratch_project(work: Path, videos: Path, tiny, cfg: dict, device, mo
                         for m in models}
     parse_params(params)  # the stages would refuse anything else
     work.mkdir(parents=True)
+    # The stages run from the project root, as DVC runs them: the train stage's resume
+    # fingerprint reads the code it runs (stages/, har/) relative to it.
+    for code in ("stages", "har"):
+        (work / code).symlink_to(ROOT / code, target_is_directory=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

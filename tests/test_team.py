@@ -191,7 +191,7 @@ def test_two_process_training_killed_mid_run_resumes_bitwise(restore):
     assert clean["processes"] == 2
     done = kill_after_first_checkpoint(repo, "cnn3d")
     out = run(["dvc", "repro", "-s", "train@cnn3d-0"], repo).stdout
-    assert f"checkpoints/cnn3d/seed0/last.pt: resuming after epoch {done}" in out
+    assert f"checkpoints/cnn3d/seed0/last.pt: resuming after epoch {done}" in out, out
     assert epoch_lines(out) == list(range(done + 1, EPOCHS + 1))
     resumed = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
     # Every rank's random streams were saved and restored: the same weights, bit for bit.
