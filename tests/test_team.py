@@ -4,12 +4,12 @@ resuming a killed training, refusing another config's checkpoint, and two-proces
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -46,16 +46,22 @@ def kill_after_first_checkpoint(repo: Path, model: str) -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HAR_CPU_THREADS": "1"}
     checkpoint = repo / "checkpoints" / model / "seed0" / "last.pt"
     with open(repo.parent / "killed.log", "w") as log:
-        # A session of its own: with train.nproc 2 the stage becomes torchrun and its workers,
-        # and the kill must take them all, as a lost machine would.
         proc = subprocess.Popen([sys.executable, "stages/train.py", model, "0"], cwd=repo, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert proc.poll() is None, "training ended before it could be killed mid-run"
-        os.killpg(proc.pid, signal.SIGKILL)
+        # With train.nproc 2 the stage becomes torchrun, whose workers run in sessions of
+        # their own: killing its process group would leave them training. Kill every
+        # process of the tree at once, as a lost machine would.
+        root = psutil.Process(proc.pid)
+        tree = [root, *root.children(recursive=True)]
+        for p in tree:
+            p.kill()
         proc.wait()
+        _, alive = psutil.wait_procs(tree, timeout=20)
+        assert not alive
     epoch = torch.load(checkpoint, weights_only=False)["epoch"]
     assert 1 <= epoch < EPOCHS
     return epoch
