@@ -1,8 +1,10 @@
-"""What the benchmark scripts share: the machine they ran on, how busy its CPU was,
-median/min/max summaries, one reported figure, and writing a result as JSON.
+"""What the benchmarks share: the machine they ran on, how busy its CPU was,
+median/min/max summaries, one reported figure, writing a result as JSON, and the
+generated UCF-like videos several of them measure on.
 
-benchmarks/ is a folder of scripts, not a package: each script puts this folder on
-sys.path and imports this module as `common`.
+Imported as `from benchmarks.common import ...`; its own imports are the standard library's
+(torch, numpy and PyAV only inside the functions that need them), so benchmarks.gpu can use
+it on a machine with nothing but torch and a few wheels.
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ import json
 import os
 import platform
 import statistics
-import threading
 import time
 from pathlib import Path
 
 # har.extract's progress bar would garble the tables; tqdm reads this when first imported.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-_LOAD_LOCK = threading.RLock()
 BUSY_CPU = 0.2  # share of the CPU used by other processes above which a timing is flagged
 
 
@@ -115,9 +115,16 @@ def summary(values: list[float]) -> dict:
             "max": max(values)}
 
 
-def benchmark_parser(doc: str, quick_help: str, repeats_help: str) -> argparse.ArgumentParser:
-    """The options every benchmark script takes (--quick, --repeats, --json); add its own."""
-    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+def command(name: str) -> str:
+    """How benchmarks.<name> is run: as a module, from the project root."""
+    return f"python -m benchmarks.{name}"
+
+
+def benchmark_parser(name: str, doc: str, quick_help: str,
+                     repeats_help: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes (--quick, --repeats, --json); add its own. Its usage
+    line names the command that runs benchmarks.<name>."""
+    parser = argparse.ArgumentParser(prog=command(name), description=doc.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--repeats", type=int, help=repeats_help)
     parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
@@ -222,7 +229,7 @@ def _num(x: float | None) -> str:
 
 def figures_table(figures: list[dict]) -> str:
     """The figures as one fixed-width table: median, min, max, baseline, ratio, target, met.
-    Figures with a "section" key get a section column (benchmarks/run.py's combined table)."""
+    Figures with a "section" key get a section column (benchmarks.run's combined table)."""
     sectioned = any("section" in f for f in figures)
     head = (f"{'section':<14}" if sectioned else "") + (
         f"{'figure':<44}{'median':>10}{'min':>10}{'max':>10} {'unit':<10}"
@@ -253,30 +260,6 @@ def write_json(path: Path | str, result: dict) -> Path:
     return path
 
 
-def load(name: str):
-    """benchmarks/<name>.py as a module, loaded once per process under `benchmarks_<name>`
-    (the name the tests load it under too), so sections share its state (e.g. generated clips)."""
-    import importlib.util
-    import sys
-
-    key = f"benchmarks_{name}"
-    with _LOAD_LOCK:
-        return _load(key, name, importlib.util, sys)
-
-
-def _load(key, name, util, sys):
-    if key not in sys.modules:
-        spec = util.spec_from_file_location(key, Path(__file__).resolve().parent / f"{name}.py")
-        module = util.module_from_spec(spec)
-        sys.modules[key] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[key]
-            raise
-    return sys.modules[key]
-
-
 def disk_usage(paths) -> tuple[int, int]:
     """(apparent bytes, allocated bytes on disk) of files: a file takes whole filesystem blocks."""
     apparent = allocated = 0
@@ -285,3 +268,46 @@ def disk_usage(paths) -> tuple[int, int]:
         apparent += st.st_size
         allocated += getattr(st, "st_blocks", 0) * 512 or st.st_size
     return apparent, allocated
+
+
+def synthetic_frames(count: int, size: tuple[int, int] = (320, 240), seed: int = 0):
+    """`count` RGB frames of `size` (width, height) as uint8 arrays: four rectangles moving
+    over a gradient, with mild noise per frame; the same `seed` gives the same frames."""
+    import numpy as np
+
+    width, height = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = np.empty((height, width, 3), np.uint8)
+    background[..., 0] = xx * 248 // width  # + noise < 8: never wraps past 255
+    background[..., 1] = yy * 248 // height
+    background[..., 2] = rng.integers(0, 249)
+    shapes = [(rng.uniform(0, width), rng.uniform(0, height), *rng.uniform(-4, 4, 2),
+               int(rng.integers(max(2, height // 20), max(3, height // 6))),
+               rng.integers(0, 249, 3).astype(np.uint8)) for _ in range(4)]
+    for t in range(count):
+        img = background.copy()
+        for x, y, vx, vy, r, colour in shapes:
+            cx, cy = int(x + vx * t) % width, int(y + vy * t) % height
+            img[max(0, cy - r):cy + r, max(0, cx - r):cx + r] = colour
+        img += rng.integers(0, 8, (height, width, 1), dtype=np.uint8)
+        yield img
+
+
+def write_avi(path: Path, frames, size: tuple[int, int], fps: int = 25) -> Path:
+    """`frames` (RGB arrays of `size`, width x height) as an MPEG-4 Part 2 AVI, UCF101-like."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.codec_context.bit_rate = 400_000  # UCF101's clips are ~300-400 kb/s XviD
+        stream.codec_context.gop_size = 12
+        stream.thread_count = 1
+        for img in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

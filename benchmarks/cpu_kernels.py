@@ -1,6 +1,6 @@
 """Benchmark: what pinning the CPU kernels to AVX2 (har/cpu_kernels.py) costs in training time.
 
-What is measured: benchmarks/training.py (each params.yaml model's training step at its
+What is measured: benchmarks.training (each params.yaml model's training step at its
 configured size, on in-memory clips) run twice per repeat, in fresh processes, because
 the kernels are chosen when torch loads: once pinned (the default: HAR_CPU_ISA=avx2, the
 same bits on any x86-64 CPU) and once with HAR_CPU_ISA=native (the CPU's widest kernels,
@@ -9,7 +9,7 @@ the pinned thread count (HAR_CPU_THREADS, default 2). Ratio = native clips/s / p
 clips/s: how much faster the unpinned run would train; on a CPU without AVX-512 both are
 the same kernels and the ratio is 1.
 
-    python benchmarks/cpu_kernels.py [--quick] [--repeats N] [--json PATH]
+    python -m benchmarks.cpu_kernels [--quick] [--repeats N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -21,21 +21,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import benchmark_parser, figure, figures_table, machine_info, report  # noqa: E402
+from benchmarks.common import benchmark_parser, figure, figures_table, machine_info, report
 
 NAME = "cpu_kernels"
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REPEATS, QUICK_REPEATS = 3, 1
 KERNELS = ("avx2", "native")
 
 
 def _training(kernels: str, quick: bool, batches: int | None) -> dict:
-    env = {**os.environ, "HAR_CPU_ISA": kernels, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "HAR_CPU_ISA": kernels}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "training.json"
-        argv = [sys.executable, str(HERE / "training.py"), "--repeats", "1", "--json", str(out)]
+        # From the project root, `-m` puts it on sys.path: benchmarks and har import.
+        argv = [sys.executable, "-m", "benchmarks.training", "--repeats", "1", "--json", str(out)]
         argv += ["--quick"] if quick else []
         argv += ["--batches", str(batches)] if batches else []
         subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -71,9 +70,10 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "the first model, a tiny batch, one repeat: checks it runs",
+    parser = benchmark_parser(NAME, __doc__,
+                              "the first model, a tiny batch, one repeat: checks it runs",
                               f"alternating pairs of runs, default {DEFAULT_REPEATS}")
-    parser.add_argument("--batches", type=int, help="per epoch (benchmarks/training.py's default)")
+    parser.add_argument("--batches", type=int, help="per epoch (benchmarks.training's default)")
     args = parser.parse_args(argv)
     return report(run(args.quick, args.repeats, args.batches), format_table, args.json)
 

@@ -18,7 +18,7 @@ environment's `python` first on PATH):
                caching every file), then `dvc status` and a no-op `dvc repro`, timed
                `--repeats` times. Target: no-op repro <= 3 s, as for the default pipeline.
 
-    python benchmarks/dvc_overhead.py [--quick] [--repeats N] [--files N]
+    python -m benchmarks.dvc_overhead [--quick] [--repeats N] [--files N]
                                       [--full-repro [--clone-dir DIR]] [--json PATH]
 """
 
@@ -35,11 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
+from benchmarks.common import (
     OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
-
-from har.frames import save_frames  # noqa: E402
+from har.frames import save_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "dvc_overhead"
@@ -220,7 +218,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "200 files: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "200 files: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--files", type=int, help=f"default {DEFAULTS['files']:,} (UCF101's videos)")
     parser.add_argument("--full-repro", action="store_true",

@@ -22,37 +22,34 @@ naive pipeline's full folder of JPEGs.
 Targets (issue 7): ours >= 0.5x decode-only and >= 3x naive; one file per video; bytes
 per video at most those of 24 JPEG frames at the same size and quality.
 
-    python benchmarks/extraction.py [--quick] [--repeats N] [--clips N] [--json PATH]
+    python -m benchmarks.extraction [--quick] [--repeats N] [--clips N] [--json PATH]
 
-`run(quick, repeats, **options) -> dict` is the entry point for benchmarks/run.py;
+`run(quick, repeats, **options) -> dict` is the entry point for benchmarks.run;
 `format_table(result)` renders the table the script prints.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # extract_all's progress bar would garble the table
+import av
+import numpy as np
 
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
+# benchmarks.common first: it sets TQDM_DISABLE before har.extract imports tqdm (the progress
+# bar would garble the table).
+from benchmarks.common import (
     OtherLoad, benchmark_parser, disk_usage, figure, figures_table, machine_info, report,
-    resolve_config)
-
-from har.config import load_params  # noqa: E402
-from har.extract import ExtractSettings, extract_all  # noqa: E402
-from har.video import ffmpeg_exe, sample_indices  # noqa: E402
+    resolve_config, synthetic_frames, write_avi)
+from har.config import load_params
+from har.extract import ExtractSettings, extract_all
+from har.video import ffmpeg_exe, sample_indices
 
 NAME = "extraction"
 DEFAULTS = {"clips": 100, "min_seconds": 5.0, "max_seconds": 10.0, "seed": 0}
@@ -66,39 +63,9 @@ _CLIPS: dict[tuple, Path] = {}  # generated clip folders, kept for the whole run
 _TMP: list[tempfile.TemporaryDirectory] = []
 
 
-def frames_of(count: int, seed: int):
-    """`count` 320x240 RGB frames: moving rectangles over a gradient with mild noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
-    background = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-    background[..., 0] = xx * 248 // WIDTH  # + noise < 8: never wraps past 255
-    background[..., 1] = yy * 248 // HEIGHT
-    background[..., 2] = rng.integers(0, 249)
-    shapes = [(rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT), *rng.uniform(-4, 4, 2),
-               int(rng.integers(12, 40)), rng.integers(0, 249, 3).astype(np.uint8)) for _ in range(4)]
-    for t in range(count):
-        img = background.copy()
-        for x, y, vx, vy, r, colour in shapes:
-            cx, cy = int(x + vx * t) % WIDTH, int(y + vy * t) % HEIGHT
-            img[max(0, cy - r):cy + r, max(0, cx - r):cx + r] = colour
-        img += rng.integers(0, 8, (HEIGHT, WIDTH, 1), dtype=np.uint8)
-        yield img
-
-
 def make_clip(path: Path, frames: int, seed: int) -> None:
-    """One 320x240 MPEG-4 Part 2 AVI of `frames` frames (see frames_of)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.codec_context.bit_rate = 400_000  # UCF101's clips are ~300-400 kb/s XviD
-        stream.codec_context.gop_size = 12
-        stream.thread_count = 1
-        for img in frames_of(frames, seed):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    """One 320x240 MPEG-4 Part 2 AVI of `frames` frames (benchmarks.common.synthetic_frames)."""
+    write_avi(path, synthetic_frames(frames, (WIDTH, HEIGHT), seed), (WIDTH, HEIGHT), FPS)
 
 
 def clips(count: int, min_seconds: float, max_seconds: float, seed: int) -> Path:
@@ -279,7 +246,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "4 clips of 1 s: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "4 clips of 1 s: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--clips", type=int, help=f"default {DEFAULTS['clips']}")
     args = parser.parse_args(argv)

@@ -34,12 +34,12 @@ defaults (LSTM 512 x 3 layers), 8 frames per clip, on CPU.
 
 Run (from the project root, with the dev venv):
 
-    python benchmarks/feature_cache.py                 # default size, ~1-2 min on 2 cores
-    python benchmarks/feature_cache.py --quick         # a few seconds: checks that it runs
-    python benchmarks/feature_cache.py --json out.json # also write the result as JSON
+    python -m benchmarks.feature_cache                 # default size, ~1-2 min on 2 cores
+    python -m benchmarks.feature_cache --quick         # a few seconds: checks that it runs
+    python -m benchmarks.feature_cache --json out.json # also write the result as JSON
 
 JSON is written only when --json is given. `run(quick, repeats, **options) -> dict`
-is the entry point for benchmarks/run.py, the runner of all benchmarks;
+is the entry point for benchmarks.run, the runner of all benchmarks;
 `format_table(result)` renders the same table the script prints.
 """
 
@@ -57,10 +57,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
+from benchmarks.common import (
     BUSY_CPU, benchmark_parser, machine_info, report, resolve_config, torch_threads)
-
 from har.data import ClipDataset, Preprocessing
 from har.engine import make_loader, train_one_epoch
 from har.features import INFO, FeatureClipDataset, load_cache, write_cache
@@ -255,7 +253,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "tiny inputs: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "tiny inputs: checks that it runs",
                               f"epochs timed per path (default {DEFAULT_REPEATS}, "
                               f"quick {QUICK_REPEATS})")
     for key in DEFAULTS:

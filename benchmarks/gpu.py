@@ -34,8 +34,12 @@ the CPU, one or two steps each (amp is then off and compile uses dynamo's eager 
 a CPU has neither bf16 autocast in the stage nor a reason to wait for inductor), which the
 tests run so the script cannot rot. Figures are never asserted.
 
-    python benchmarks/gpu.py [--quick] [--parts ceiling,loader,e2e] [--models A,B]
-                             [--repeats N] [--json PATH]
+    python -m benchmarks.gpu [--quick] [--parts ceiling,loader,e2e] [--models A,B]
+                             [--workers 0,4,8,16] [--repeats N] [--json PATH]
+
+Run it from the project root: `python -m` puts the root on sys.path, so `benchmarks` and
+`har` import from the checkout even where har is not pip-installed (a GPU machine with
+only torch and the carried-over wheels); nothing here changes sys.path.
 """
 
 from __future__ import annotations
@@ -51,9 +55,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # har, where it is not pip-installed
-from common import benchmark_parser, machine_info, summary, torch_threads, write_json  # noqa: E402
+from benchmarks.common import (
+    benchmark_parser, machine_info, summary, synthetic_frames, torch_threads, write_avi, write_json)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gpu"
@@ -81,7 +84,7 @@ QUICK_E2E_MODELS = ["cnn3d"]
 # What the measuring path (ceiling, loader) may import beyond the standard library, as
 # import names. PIL comes with torchvision; yaml: har.config reads params.yaml with it.
 MEASURING_PATH = {"torch", "torchvision", "numpy", "av", "simplejpeg", "PIL", "yaml"}
-NO_CUDA = ("benchmarks/gpu.py: CUDA is not available (torch {torch}, {build}). Run it on a "
+NO_CUDA = ("benchmarks.gpu: CUDA is not available (torch {torch}, {build}). Run it on a "
            "machine with an NVIDIA GPU and a CUDA build of torch, or with --quick to check "
            "on the CPU that the script runs (no GPU figures).")
 
@@ -288,35 +291,9 @@ def _ceiling_row(label, params, name, variant, flags, cfg, repeats, device, quic
 # ---------------------------------------------------------------- part 2: the data path
 
 def make_video(path: Path, frames: int, size: tuple[int, int], seed: int) -> None:
-    """An MPEG-4 AVI of moving rectangles over a gradient, with mild noise (as
-    benchmarks/extraction.py's clips; not imported from there: it imports tqdm and DVC's
-    params loader)."""
-    import av
-    import numpy as np
-
-    width, height = size
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    background = np.stack([xx * 248 // width, yy * 248 // height,
-                           np.full_like(xx, rng.integers(0, 249))], -1).astype(np.uint8)
-    shapes = [(*rng.uniform(0, (width, height)), *rng.uniform(-4, 4, 2),
-               int(rng.integers(max(2, height // 20), max(3, height // 6))),
-               rng.integers(0, 249, 3).astype(np.uint8)) for _ in range(4)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.bit_rate = 400_000  # UCF101's clips are ~300-400 kb/s XviD
-        for t in range(frames):
-            img = background.copy()
-            for x, y, vx, vy, r, colour in shapes:
-                cx, cy = int(x + vx * t) % width, int(y + vy * t) % height
-                img[max(0, cy - r):cy + r, max(0, cx - r):cx + r] = colour
-            img += rng.integers(0, 8, (height, width, 1), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    """An MPEG-4 AVI of moving rectangles over a gradient, with mild noise: benchmarks.common's
+    generator, which benchmarks.extraction's clips come from too (imports only numpy and PyAV)."""
+    write_avi(path, synthetic_frames(frames, size, seed), size)
 
 
 def extract(video: Path, videos: Path, frames_dir: Path, extract_cfg) -> dict:
@@ -590,8 +567,8 @@ class ImportAudit:
     def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
         importer = (globals or {}).get("__name__", "")
         top = name.partition(".")[0]
-        if (level == 0 and top not in sys.stdlib_module_names and top not in ("har", "common")
-                and importer.partition(".")[0] in ("har", "__main__", "common", __name__)):
+        if (level == 0 and top not in sys.stdlib_module_names and top not in ("har", "benchmarks")
+                and importer.partition(".")[0] in ("har", "__main__", "benchmarks")):
             self.found.add(top)
         return self._original(name, globals, locals, fromlist, level)
 
@@ -625,7 +602,7 @@ def run(quick: bool = False, repeats: int | None = None, parts: list[str] | None
     parts = parts or list(PARTS)
     unknown = set(parts) - set(PARTS)
     if unknown:
-        raise SystemExit(f"benchmarks/gpu.py: unknown part(s) {', '.join(sorted(unknown))}; "
+        raise SystemExit(f"benchmarks.gpu: unknown part(s) {', '.join(sorted(unknown))}; "
                          f"choose from {', '.join(PARTS)}")
     cfg = {**DEFAULTS, **(QUICK if quick else {})}
     repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
@@ -725,7 +702,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "the tiny profile on the CPU, one step each: checks "
+    parser = benchmark_parser(NAME, __doc__, "the tiny profile on the CPU, one step each: checks "
                               "that it runs (the only mode without CUDA)",
                               f"timed epochs per figure, default {DEFAULT_REPEATS}, quick "
                               f"{QUICK_REPEATS}")

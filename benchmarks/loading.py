@@ -1,6 +1,6 @@
 """Benchmark: training-clip batches per second, our frames files against per-frame PIL JPEG loading.
 
-What is measured, on the same generated videos in one run (frames as extraction.py's
+What is measured, on the same generated videos in one run (frames as benchmarks.extraction's
 clips: moving rectangles over a gradient, 320x240), each path a torch DataLoader made
 by har.engine.make_loader with params.yaml's train.batch_size and train.workers:
 
@@ -17,7 +17,7 @@ by har.engine.make_loader with params.yaml's train.batch_size and train.workers:
 Each path runs `--repeats` epochs, alternating; batches per second = batches / epoch time.
 Target (issue 7): ours >= 5x the naive loader.
 
-    python benchmarks/loading.py [--quick] [--repeats N] [--videos N] [--json PATH]
+    python -m benchmarks.loading [--quick] [--repeats N] [--videos N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -35,16 +35,15 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
-    OtherLoad, benchmark_parser, figure, figures_table, load, machine_info, report,
-    resolve_config, torch_threads)
-
-from har.config import load_params  # noqa: E402
-from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform  # noqa: E402
-from har.engine import make_loader  # noqa: E402
-from har.frames import save_frames  # noqa: E402
-from har.video import output_size  # noqa: E402
+from benchmarks.common import (
+    OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config,
+    synthetic_frames, torch_threads)
+from benchmarks.extraction import HEIGHT, WIDTH  # the frames of its clips
+from har.config import load_params
+from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform
+from har.engine import make_loader
+from har.frames import save_frames
+from har.video import output_size
 
 NAME = "loading"
 DEFAULTS = {"videos": 64, "seconds": 6.0, "seed": 0, "threads": 0}  # threads 0: torch's default
@@ -82,9 +81,8 @@ class PerFrameJpegDataset(Dataset):
 
 def _make_video(i: int, root: Path, frames_total: int, prep: Preprocessing, quality: int,
                 seed: int) -> dict:
-    extraction = load("extraction")  # loaded before the threads start (run())
     label = i % 8
-    full = list(extraction.frames_of(DISTINCT, seed * 100_003 + i))
+    full = list(synthetic_frames(DISTINCT, (WIDTH, HEIGHT), seed * 100_003 + i))
     # Naive: every frame at full size, one JPEG each.
     naive = root / "naive" / f"v{i:04d}"
     naive.mkdir(parents=True)
@@ -131,7 +129,6 @@ def _run(quick: bool, repeats: int, cfg: dict) -> dict:
     model_name = next(iter(params.models))
     prep = Preprocessing.for_model(params, model_name)
     train = params.train_config(model_name)
-    load("extraction")  # its frame generator
     frames_total = max(prep.source_frames, round(cfg["seconds"] * 25))
     with tempfile.TemporaryDirectory(prefix="har-bench-loading-") as tmp:
         root = Path(tmp)
@@ -191,7 +188,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "4 videos: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "4 videos: checks that it runs",
                               f"epochs per path, default {DEFAULT_REPEATS}, "
                               f"quick {QUICK_REPEATS}")
     parser.add_argument("--videos", type=int, help=f"default {DEFAULTS['videos']}")

@@ -11,7 +11,7 @@ for each kind of model file:
   inference  one clip through the model, with one thread (as `har predict` and `har serve`
              run): the forward pass only, median of `--clip-runs` runs;
   api        `har serve --model M` as its own process, `--clients` threads each POSTing the
-             clip `--requests` times: p50 and p95 latency (benchmarks/predict.py's bench_api);
+             clip `--requests` times: p50 and p95 latency (benchmarks.predict's bench_api);
   rss        that server's peak resident memory after loading, and after the load test.
 
 With `--runtime-python PY` (the python of a venv made from requirements-runtime.txt and
@@ -28,10 +28,10 @@ inference per clip no slower than torch (ratio <= 1).
 at its smallest input with random weights, and reports the export time, the file size and
 ONNX Runtime's largest logit difference from torch, or why it was refused.
 
-    python benchmarks/onnx_runtime.py                  # ~2 min on 2 cores
-    python benchmarks/onnx_runtime.py --quick          # checks that it runs
-    python benchmarks/onnx_runtime.py --runtime-python /tmp/slim/bin/python
-    python benchmarks/onnx_runtime.py --architectures  # ~15 min on 2 cores (mvit_v2_s: 5)
+    python -m benchmarks.onnx_runtime                  # ~2 min on 2 cores
+    python -m benchmarks.onnx_runtime --quick          # checks that it runs
+    python -m benchmarks.onnx_runtime --runtime-python /tmp/slim/bin/python
+    python -m benchmarks.onnx_runtime --architectures  # ~15 min on 2 cores (mvit_v2_s: 5)
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
-    OtherLoad, benchmark_parser, cpu_busy, figure, figures_table, load, report, resolve_config,
+from benchmarks import predict  # the clip, the server load test
+from benchmarks.common import (
+    OtherLoad, benchmark_parser, cpu_busy, figure, figures_table, report, resolve_config,
     torch_threads)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,6 @@ TARGET_CLI_S, TARGET_RSS_MB = 0.6, 200
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """options: clients, requests (per client), clip_runs, model (a .pt checkpoint),
     runtime_python (an interpreter of the slim install, for a second whole-process figure)."""
-    predict = load("predict")  # benchmarks/predict.py: the clip, the server load test
     model = options.pop("model", None)
     runtime_python = options.pop("runtime_python", None)
     cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
@@ -84,7 +83,7 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
         files = {"torch": Path(model), "onnx": exported.path}
         machine = {"cpu_busy_before": cpu_busy(), "cores": os.cpu_count(), "torch": torch.__version__,
                    "onnxruntime": _version("onnxruntime"), "python": platform.python_version()}
-        kinds = {kind: _measure(files[kind], repeats, cfg, predict) for kind, _ in KINDS}
+        kinds = {kind: _measure(files[kind], repeats, cfg) for kind, _ in KINDS}
         if runtime_python:
             with OtherLoad() as busy:
                 kinds["onnx"]["cli_runtime_s"], kinds["onnx"]["cli_runtime_cpu_s"] = _cli(
@@ -123,7 +122,7 @@ def _cli(python: Path, model: Path, repeats: int, clip: Path) -> tuple[list[floa
     return walls, cpus
 
 
-def _measure(path: Path, repeats: int, cfg: dict, predict) -> dict:
+def _measure(path: Path, repeats: int, cfg: dict) -> dict:
     with OtherLoad() as busy_cli:
         cli, cli_cpu = _cli(Path(sys.executable), path, repeats, predict.CLIP)
     from har.predict import Predictor
@@ -249,7 +248,7 @@ def _survey_line(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "small model, few requests: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "small model, few requests: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--model", type=Path, help="a .pt checkpoint (default: models/cnn3d/seed0/model.pt)")
     parser.add_argument("--clients", type=int, help=f"default {DEFAULTS['clients']}")

@@ -19,15 +19,16 @@ always uses a small untrained cnn3d and few requests: it checks that the script 
 
 Run (from the project root, with the dev venv):
 
-    python benchmarks/predict.py                  # ~1 min on 2 cores
-    python benchmarks/predict.py --quick          # checks that it runs
-    python benchmarks/predict.py --json out.json  # also write the result as JSON
+    python -m benchmarks.predict                  # ~1 min on 2 cores
+    python -m benchmarks.predict --quick          # checks that it runs
+    python -m benchmarks.predict --json out.json  # also write the result as JSON
 
 `run(quick, repeats, **options) -> dict` is the entry point for a runner of all benchmarks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -44,8 +45,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
+from benchmarks.common import (
     BUSY_CPU, benchmark_parser, cpu_busy, report, resolve_config, torch_threads)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,11 +58,12 @@ DEFAULT_REPEATS = 5
 QUICK_REPEATS = 2
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM of a process in MB (Linux), None elsewhere."""
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float | None:
+    """VmHWM (peak RSS) of a process in MB, or another /proc/<pid>/status field such as
+    VmRSS (Linux); None elsewhere."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -94,12 +95,18 @@ def _stats(times: list[float]) -> dict:
             "max_s": ordered[-1], "p95_s": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]}
 
 
-def _post(url: str, data: bytes) -> float:
+def upload_request(url: str, data: bytes, filename: str = "clip.avi",
+                   content_type: str = "video/x-msvideo") -> urllib.request.Request:
+    """A POST of `data` as the multipart form field 'file', as a browser sends an upload."""
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.avi"\r\n'
-            f"Content-Type: video/x-msvideo\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, headers={
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return urllib.request.Request(url, data=body, headers={
         "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+def _post(url: str, data: bytes) -> float:
+    request = upload_request(url, data)
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=120) as response:
         json.loads(response.read())
@@ -112,13 +119,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_api(model: Path, clients: int, requests: int) -> dict:
-    """Start `har serve` as a process, load it with `clients` threads, read its peak RSS."""
+@contextlib.contextmanager
+def har_serve(model: Path, env: dict | None = None):
+    """`har serve --model M` (params.yaml's serve section) as its own process, answering
+    /healthz: yields (the process, its base URL, seconds it took to start); stopped with
+    SIGTERM on leaving. `env`: its environment (default: this process's)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "har.cli", "serve", "--model", str(model),
                                "--port", str(port), "--params", str(ROOT / "params.yaml")],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         started = time.perf_counter()
         while True:
@@ -131,7 +141,16 @@ def bench_api(model: Path, clients: int, requests: int) -> dict:
                 if time.perf_counter() - started > 180:
                     raise RuntimeError("har serve did not answer /healthz within 180 s")
                 time.sleep(0.2)
-        startup_s = time.perf_counter() - started
+        yield server, base, time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
+
+
+def bench_api(model: Path, clients: int, requests: int) -> dict:
+    """Start `har serve` as a process, load it with `clients` threads, read its peak RSS."""
+    with har_serve(model) as (server, base, startup_s):
         rss_loaded = peak_rss_mb(server.pid)
         data = CLIP.read_bytes()
         _post(f"{base}/api/predict", data)  # warm-up
@@ -155,10 +174,6 @@ def bench_api(model: Path, clients: int, requests: int) -> dict:
                 "requests_per_s": len(latencies) / wall, "clients": clients,
                 "requests_per_client": requests, "rss_loaded_mb": rss_loaded,
                 "rss_peak_mb": peak_rss_mb(server.pid)}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stderr.close()
 
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
@@ -246,7 +261,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "small model, few requests: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "small model, few requests: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--model", type=Path, help="a checkpoint (default: models/cnn3d/seed0/model.pt)")
     parser.add_argument("--clients", type=int, help=f"default {DEFAULTS['clients']}")

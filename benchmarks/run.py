@@ -1,6 +1,6 @@
 """Run every benchmark, print one table, and record it in benchmarks/results.json.
 
-Sections (one script each, see benchmarks/README.md): extraction, loading, training,
+Sections (one module each, see benchmarks/README.md): extraction, loading, training,
 feature_cache, predict, dvc_overhead, scaling. Every figure is the median, min and max
 over repeats, beside the baseline measured in the same run on the same inputs, their
 ratio, the target and whether it is met, and whether other processes were using the CPU
@@ -10,16 +10,22 @@ results.json keeps the latest result of each section under "sections" (a run wit
 replaces just those) and appends a summary of every run to "history", never erasing it,
 so the figures before and after an optimisation stay side by side (label them --note).
 
-    python benchmarks/run.py                    # all sections, ~4 min on 2 cores
-    python benchmarks/run.py --quick            # tiny sizes: checks that everything runs
-    python benchmarks/run.py --only extraction,loading
-    python benchmarks/run.py --full-repro       # also a full `dvc repro` of a clean clone (+~10 min)
+    python -m benchmarks.run                    # all sections, ~4 min on 2 cores
+    python -m benchmarks.run --quick            # tiny sizes: checks that everything runs
+    python -m benchmarks.run --only extraction,loading
+    python -m benchmarks.run --full-repro       # also a full `dvc repro` of a clean clone (+~10 min)
+
+Run from the project root: `-m` puts the root on sys.path, so `benchmarks` and `har` import.
+Each section runs in this process: `run()` and `format_table()` of its module,
+benchmarks.<name>, imported once, so the sections share what they generate (e.g.
+benchmarks.extraction's clips, which benchmarks.scaling measures too).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import os
 import subprocess
@@ -28,8 +34,8 @@ import time
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import OtherLoad, cpu_busy, cpu_model, figure, figures_table, load, write_json  # noqa: E402
+from benchmarks.common import (
+    OtherLoad, command, cpu_busy, cpu_model, figure, figures_table, write_json)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.json"
@@ -38,7 +44,7 @@ SCHEMA = 1
 
 
 def feature_cache_figures(result: dict) -> list[dict]:
-    """benchmarks/feature_cache.py's result as figures: epochs per second, so ratio = speed-up."""
+    """benchmarks.feature_cache's result as figures: epochs per second, so ratio = speed-up."""
     live, cached = result["live"], result["cached"]
     rate = lambda s: {"values": [1 / t for t in s["epochs_s"]], "median": 1 / s["median_s"],  # noqa: E731
                       "min": 1 / s["max_s"], "max": 1 / s["min_s"]}
@@ -56,7 +62,7 @@ def feature_cache_figures(result: dict) -> list[dict]:
 
 
 def predict_figures(result: dict) -> list[dict]:
-    """benchmarks/predict.py's result as figures (no targets: the README's figures are its yardstick)."""
+    """benchmarks.predict's result as figures (no targets: the README's figures are its yardstick)."""
     busy = result["machine"].get("cpu_busy_before")
     stats = lambda s: {"median": s["median_s"], "min": s["min_s"], "max": s["max_s"]}  # noqa: E731
     api = result["api"]
@@ -78,7 +84,7 @@ def predict_figures(result: dict) -> list[dict]:
 
 def run_section(name: str, quick: bool, repeats: int | None, options: dict) -> dict:
     """One section's result (with "figures"), or its error; never raises."""
-    module = load(name)
+    module = importlib.import_module(f"benchmarks.{name}")
     start = time.perf_counter()
     try:
         with OtherLoad() as busy:
@@ -177,7 +183,7 @@ def combined_table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(prog=command("run"), description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: checks that it runs")
     parser.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--repeats", type=int, help="override every section's repeats")

@@ -3,8 +3,8 @@ and train as the number of videos grows 1x, 4x, 16x.
 
 What is measured:
 
-  workers  har.extract.extract_all over extraction.py's generated clips (the same ones when
-           run together) with 1, 2 and N (= CPU count) workers, videos per second,
+  workers  har.extract.extract_all over benchmarks.extraction's generated clips (the same
+           ones when run together) with 1, 2 and N (= CPU count) workers, videos per second,
            `--repeats` passes each, alternating. Target: N workers >= 0.75 x N times the
            1-worker throughput (decoding is bit-exact single-threaded work per video, so
            it should scale with cores; 0.75 leaves room for the GIL-held Python parts).
@@ -22,7 +22,7 @@ peak beyond that noise. The table also shows the growth in MB beside the decoded
 size of the extra videos' stored frames (what holding them all would add), which is
 the fairer yardstick when the videos are few.
 
-    python benchmarks/scaling.py [--quick] [--repeats N] [--json PATH]
+    python -m benchmarks.scaling [--quick] [--repeats N] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,14 +37,12 @@ import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
-    OtherLoad, benchmark_parser, figure, figures_table, load, machine_info, report,
-    resolve_config)
-
-from har.config import load_params  # noqa: E402
-from har.frames import save_frames  # noqa: E402
-from har.video import read_frames  # noqa: E402
+from benchmarks import extraction  # its generated clips, shared with that section in one run
+from benchmarks.common import (
+    OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
+from har.config import load_params
+from har.frames import save_frames
+from har.video import read_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "scaling"
@@ -130,7 +128,6 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     """Run the benchmark; options override DEFAULTS (extract_base, train_base, seed)."""
     cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
     machine = machine_info()
-    extraction = load("extraction")
     ex = {**extraction.DEFAULTS, **(extraction.QUICK if quick else {})}
     root = extraction.clips(ex["clips"], ex["min_seconds"], ex["max_seconds"], ex["seed"])
     videos = extraction.videos_in(root)
@@ -220,7 +217,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "tiny inputs: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__, "tiny inputs: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats)

@@ -4,39 +4,36 @@ What is measured: for each entry of params.yaml's `models:`, the model built as 
 stage builds it (har.models.create_model with the entry's arch and options, its train
 section's frames, crop and batch size), Adam at its lr, and har.engine.train_one_epoch
 over in-memory random clips of the model's input shape (so the figure is the training
-step alone: forward, loss, backward, optimiser step; loading is benchmarks/loading.py's).
+step alone: forward, loss, backward, optimiser step; loading is benchmarks.loading's).
 One warm-up batch, then `--repeats` epochs of `--batches` batches; clips per second =
 clips / epoch time. On CPU, with torch's default threads.
 
 On a GPU (when CUDA is available) the same again with AMP and channels_last, as the train
 stage runs there, and the GPU utilisation torch.cuda.utilization() reports during it;
 on CPU those figures say "no GPU". A model whose encoder is fully frozen trains on the
-feature cache in the pipeline (benchmarks/feature_cache.py measures that); here it is
+feature cache in the pipeline (benchmarks.feature_cache measures that); here it is
 timed on pixels and marked.
 
 No target (issue 7 asks for the figures); the ratio column is empty.
 
-    python benchmarks/training.py [--quick] [--repeats N] [--batches N] [--json PATH]
+    python -m benchmarks.training [--quick] [--repeats N] [--batches N] [--json PATH]
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.data import TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/common.py
-from common import (  # noqa: E402
+from benchmarks.common import (
     OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
-
-from har.config import load_params  # noqa: E402
-from har.data import Preprocessing  # noqa: E402
-from har.engine import make_loader, to_channels_last, train_one_epoch  # noqa: E402
-from har.models import count_parameters, create_model  # noqa: E402
-from har.models.features import frozen_encoder  # noqa: E402
+from har.config import load_params
+from har.data import Preprocessing
+from har.engine import make_loader, to_channels_last, train_one_epoch
+from har.models import count_parameters, create_model
+from har.models.features import frozen_encoder
 
 NAME = "training"
 DEFAULTS = {"batches": 2, "classes": 101, "seed": 0}
@@ -149,7 +146,8 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchmark_parser(__doc__, "the first model, a batch of at most 4: checks that it runs",
+    parser = benchmark_parser(NAME, __doc__,
+                              "the first model, a batch of at most 4: checks that it runs",
                               f"epochs timed, default {DEFAULT_REPEATS}, "
                               f"quick {QUICK_REPEATS}")
     parser.add_argument("--batches", type=int, help=f"per epoch, default {DEFAULTS['batches']}")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from har.data import Preprocessing
+from har.errors import InputError, MissingFileError
 from har.fileio import atomic_path
 from har.models import create_model, options
 
@@ -50,9 +51,9 @@ def verify_digest(ckpt: dict, path: Path | str) -> None:
     try:
         actual = weights_digest(ckpt["state_dict"])
     except (AttributeError, TypeError, RuntimeError) as e:  # a tensor replaced by other data
-        raise ValueError(f"{path}: corrupted: its weights cannot be read ({e})") from None
+        raise InputError(f"{path}: corrupted: its weights cannot be read ({e})") from None
     if actual != expected:
-        raise ValueError(f"{path}: corrupted: its weights do not match the digest saved with "
+        raise InputError(f"{path}: corrupted: its weights do not match the digest saved with "
                          "them (the file changed after training); restore it with `dvc checkout` "
                          "or train again")
 
@@ -62,15 +63,15 @@ def load_model(path: Path | str, device: torch.device | str = "cpu"
     """(model in eval mode, its preprocessing, the checkpoint dict)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found (run `dvc repro` to train)")
+        raise MissingFileError(f"{path}: checkpoint not found (run `dvc repro` to train)")
     try:
         # weights_only: a checkpoint is data, never code to execute.
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several unrelated types for a bad file
-        raise ValueError(f"{path}: not a har checkpoint ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not a har checkpoint ({str(e).splitlines()[0]})") from None
     for key in ("arch", "model_config", "num_classes", "preprocessing", "state_dict", "class_names"):
         if key not in ckpt:
-            raise ValueError(f"{path}: not a har checkpoint (no {key!r})")
+            raise InputError(f"{path}: not a har checkpoint (no {key!r})")
     verify_digest(ckpt, path)
     prep = Preprocessing.from_dict(ckpt["preprocessing"])
     config = dict(ckpt["model_config"])

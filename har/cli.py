@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from har.errors import HarError
+
 
 def clip_gflops(model, layout: str, frames: int, crop) -> float:
     """Forward GFLOPs for one clip of `crop` (a side, or (height, width)); a multiply-add is 2 FLOPs."""
@@ -121,9 +123,9 @@ def _predict(args: argparse.Namespace) -> int:
                 raise VideoError(f"{video}: a stream has no end to sample up to; "
                                  "use --timeline for streams")
             prediction = predictor.predict_file(video, threads=0)
-        except (VideoError, OSError, ValueError) as e:  # a bad input: say so, go on with the others
-            # VideoError names the file; a crop that does not fit, a frame the JPEG codec
-            # refuses (OSError, ValueError) may not.
+        except (HarError, OSError) as e:  # a bad input: say so, go on with the others
+            # A VideoError names the file; a crop that does not fit the frames, or a file the
+            # system cannot read (OSError), may not.
             print(f"har predict: {e if str(e).startswith(video) else f'{video}: {e}'}",
                   file=sys.stderr)
             failed += 1
@@ -178,7 +180,7 @@ def _predict_over_time(predictor, args: argparse.Namespace) -> int:
         if args.annotate:
             frames = annotate(predictor, source, args.annotate, timeline)
             print(f"har predict: wrote {args.annotate} ({frames} frames)", file=sys.stderr)
-    except VideoError as e:
+    except HarError as e:
         print(f"har predict: {e}", file=sys.stderr)
         return 2
     return 0
@@ -287,9 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except HarError as e:  # bad input or params: the message names the file or key
         print(f"har: {e}", file=sys.stderr)
         return 2
+    # anything else is a bug in har and keeps its traceback
 
 
 if __name__ == "__main__":

@@ -17,9 +17,8 @@ PACKAGE = "har"
 # Modules a stage imports that provably cannot change any output, so no stage depends on
 # them. One place, each with its reason.
 EXEMPT = {
-    "har/stage.py": "turns an expected error into one line on stderr and parses the stage's "
-                    "arguments; it computes and writes nothing (the modules it imports for their "
-                    "error classes are not followed either)",
+    "har/stage.py": "turns a HarError into one line on stderr and parses the stage's "
+                    "arguments; it computes and writes nothing",
 }
 
 

@@ -20,19 +20,20 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from har.errors import InputError
 from har.input_spec import crop_hw
 
 PARAMS_FILE = Path("params.yaml")
 DATASETS = ("synthetic", "ucf101", "hmdb51", "folder")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """params.yaml does not describe a valid run."""
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    classes: list[str]  # names from har.synthetic.MOTIONS
+    classes: list[str]  # names from har.datasets.synthetic.MOTIONS
     groups: int  # UCF101 has 25; the official split rule needs at least 21
     clips_per_group: int
     min_frames: int

@@ -17,20 +17,22 @@ variables below are read when torch and its libraries load, not later. It sets
   reproducibility (matrix products, hence linear and recurrent layers);
 - OMP_NUM_THREADS: the thread count (HAR_CPU_THREADS, default 2: this project's CI size).
 
-`check()` (from har.engine.seed_everything, once torch is loaded) fails if torch runs other
-kernels than these, e.g. because torch was imported before har in that process, and sets
-torch's thread count.
+Once torch is loaded, har.engine.seed_everything calls `set_threads()` (torch's own thread
+count) and `check_isa()`, which fails if torch runs other kernels than these, e.g. because
+torch was imported before har in that process.
 
 Overrides, as environment variables: HAR_CPU_ISA=native lets every library use the CPU's
 widest kernels (faster on AVX-512 machines; results then differ between CPUs);
-HAR_CPU_THREADS=N another thread count (results differ from other counts). README,
-"Reproducibility and data safety", has what pinning costs.
+HAR_CPU_THREADS=N another thread count (results differ from other counts).
+docs/reproducibility.md has what pinning costs.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+
+from har.errors import InputError
 
 ISA_VARIABLE = "HAR_CPU_ISA"  # "avx2" (default) or "native"
 THREADS_VARIABLE = "HAR_CPU_THREADS"
@@ -45,7 +47,7 @@ AVX2_ENVIRONMENT = {
 }
 
 
-class CpuKernelError(ValueError):
+class CpuKernelError(InputError):
     """The CPU kernels cannot be pinned as asked."""
 
 
@@ -67,7 +69,7 @@ def threads() -> int:
 def pin() -> None:
     """Set the variables the kernel libraries read when they load (before torch is imported).
 
-    Never raises (it runs on `import har`): a bad override is left for check() to report.
+    Never raises (it runs on `import har`): a bad override is left for check_isa() to report.
     """
     try:
         level, count = isa(), threads()
@@ -78,13 +80,12 @@ def pin() -> None:
     os.environ["OMP_NUM_THREADS"] = str(count)
 
 
-def check() -> None:
-    """After torch loads, for training: its kernels are the pinned ones, and it uses the
-    pinned thread count."""
+def set_threads() -> None:
+    """After torch loads, for training: torch's intra-op thread count is the pinned one (a
+    reduction split over another number of threads adds in another order)."""
     import torch  # already loaded by the caller
 
     torch.set_num_threads(threads())
-    check_isa()
 
 
 def check_isa() -> None:
@@ -107,5 +108,5 @@ def _is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
 
 
-__all__ = ["pin", "check", "check_isa", "isa", "threads", "CpuKernelError", "AVX2_ENVIRONMENT",
+__all__ = ["pin", "set_threads", "check_isa", "isa", "threads", "CpuKernelError", "AVX2_ENVIRONMENT",
            "ISA_VARIABLE", "THREADS_VARIABLE"]

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from har.errors import InputError
 from har.frames import load_frames
 from har.preprocessing import Preprocessing  # torch-free, for har predict/serve; imported from here too
-
-from har.input_spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported)
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
@@ -48,7 +47,7 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) ->
     ch, cw = prep.crop_hw
     if ch > h or cw > w:
         # Without this, training fails in randint and evaluation silently slices a smaller clip.
-        raise ValueError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}; "
+        raise InputError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}; "
                          "train.crop must fit frames scaled to a short side of extract.short_side, "
                          "in either orientation")
     if train:
@@ -141,5 +140,5 @@ class ClipDataset(Dataset):
         try:
             x = spatial_transform(frames, self.prep, self.train)
         except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
+            raise InputError(f"{path}: {e}") from None
         return x, int(row["label"]), video

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from har.errors import InputError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -58,7 +60,7 @@ def init(device: torch.device) -> tuple[Context, torch.device]:
                   int(os.environ["WORLD_SIZE"]), launched=True)
     if device.type == "cuda":
         if ctx.local_rank >= torch.cuda.device_count():
-            raise ValueError(f"train.nproc / torchrun asks for {ctx.local_rank + 1}+ processes "
+            raise InputError(f"train.nproc / torchrun asks for {ctx.local_rank + 1}+ processes "
                              f"per node, but this node has {torch.cuda.device_count()} GPU(s)")
         device = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(device)

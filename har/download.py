@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from har.errors import HarError, InputError
+
 
 # HTTP statuses worth retrying; anything else (404, 403, ...) will not change by waiting.
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -33,7 +35,7 @@ _TRANSIENT_ERRORS = (urllib.error.URLError, http.client.HTTPException,
 _CHUNK = 1 << 16
 
 
-class DownloadError(RuntimeError):
+class DownloadError(HarError, RuntimeError):
     """A file could not be fetched or failed its checksum."""
 
 
@@ -48,7 +50,7 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
 def url_file_name(url: str) -> str:
     name = PurePosixPath(unquote(urlsplit(url).path)).name
     if not name:
-        raise ValueError(f"{url}: URL does not end in a file name")
+        raise InputError(f"{url}: URL does not end in a file name")
     return name
 
 
@@ -99,7 +101,7 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = 
         _download(url, part, dest, retries=retries, backoff=backoff, timeout=timeout,
                   progress=progress)
     else:
-        raise ValueError(f"{url}: unsupported URL scheme {scheme!r} (use http, https or file)")
+        raise InputError(f"{url}: unsupported URL scheme {scheme!r} (use http, https or file)")
 
     mismatch = _verify(part, checks)
     if mismatch is not None:

@@ -14,11 +14,13 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from har import cpu_kernels
 from har.distributed import SINGLE, Context, gather_predictions, sum_across
+from har.errors import InputError
 
 
 def seed_everything(seed: int) -> None:
     # The same bits on any x86-64 CPU: torch must run the pinned kernels (har/cpu_kernels.py).
-    cpu_kernels.check()
+    cpu_kernels.set_threads()
+    cpu_kernels.check_isa()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -32,7 +34,7 @@ def select_device(name: str = "auto") -> torch.device:
     if name != "auto":
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"params.yaml asks for device {name!r}, but CUDA is not available")
+            raise InputError(f"params.yaml asks for device {name!r}, but CUDA is not available")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

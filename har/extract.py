@@ -9,9 +9,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from har.datasets.ucf101 import GROUP_RE
+from har.errors import HarError, MissingFileError
 from har.fileio import write_csv
 from har.frames import SUFFIX, save_frames
-from har.splits import GROUP_RE
 from har.video import VideoError, read_frames
 
 MANIFEST_FIELDS = ["id", "class", "group", "source", "fps", "width", "height", "frame_count",
@@ -19,7 +20,7 @@ MANIFEST_FIELDS = ["id", "class", "group", "source", "fps", "width", "height", "
                    "note"]
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(HarError, RuntimeError):
     """Too many videos failed to decode."""
 
 
@@ -41,7 +42,7 @@ def find_videos(root: Path) -> list[Path]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: video folder not found (did the download stage run?)")
+        raise MissingFileError(f"{root}: video folder not found (did the download stage run?)")
     return sorted(p for p in root.rglob("*")
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
@@ -77,7 +78,7 @@ def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> d
 def extract_all(root: Path, out_dir: Path, manifest: Path, s: ExtractSettings) -> list[dict]:
     videos = find_videos(root)
     if not videos:
-        raise FileNotFoundError(f"{root}: no video files")
+        raise MissingFileError(f"{root}: no video files")
     workers = s.workers or os.cpu_count() or 1
     # Threads, not processes: PyAV releases the GIL while FFmpeg decodes and scales, and
     # Pillow while it encodes the JPEGs, so `workers` single-threaded decoders keep the cores

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from har.data import Preprocessing, clip_indices, spatial_transform
+from har.errors import InputError
 from har.fileio import atomic_path, write_json
 from har.frames import load_frames
 
@@ -30,7 +31,7 @@ INFO = "info.json"
 SPLITS = ("train", "val")
 
 
-class FeatureCacheError(ValueError):
+class FeatureCacheError(InputError):
     """The cached features do not belong to this model and preprocessing."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
+from har.errors import InputError
 from har.fileio import atomic_path
 
 if TYPE_CHECKING:
@@ -27,9 +28,9 @@ JPEG_MAX_SIDE = 65500  # libjpeg's limit on a side; har.video refuses videos who
 def save_frames(path: Path | str, frames: np.ndarray, quality: int = 90) -> int:
     """Write (T, H, W, 3) uint8 frames atomically; returns the file size in bytes."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"{path}: frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        raise InputError(f"{path}: frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     if max(frames.shape[1:3]) > JPEG_MAX_SIDE:  # har.video's pixel budget refuses such videos first
-        raise ValueError(f"{path}: frames of {frames.shape[2]}x{frames.shape[1]} exceed JPEG's "
+        raise InputError(f"{path}: frames of {frames.shape[2]}x{frames.shape[1]} exceed JPEG's "
                          f"{JPEG_MAX_SIDE} pixels a side")
     encoded = [_encode(f, quality) for f in frames]
     offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
@@ -46,7 +47,7 @@ def load_frames(path: Path | str, indices: list[int] | None = None) -> torch.Ten
         with np.load(path) as z:
             jpeg, offsets = z["jpeg"], z["offsets"]
     except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"{path}: not a frames file ({e})") from None
+        raise InputError(f"{path}: not a frames file ({e})") from None
     count = len(offsets) - 1
     if indices is None:
         indices = list(range(count))
@@ -57,7 +58,7 @@ def load_frames(path: Path | str, indices: list[int] | None = None) -> torch.Ten
     try:
         decoded = [_decode(jpeg[offsets[i]:offsets[i + 1]]) for i in indices]
     except ValueError as e:
-        raise ValueError(f"{path}: a stored frame is not a valid JPEG ({e})") from None
+        raise InputError(f"{path}: a stored frame is not a valid JPEG ({e})") from None
     return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2)
 
 

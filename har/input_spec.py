@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Crop = int | tuple[int, int]  # a square's side, or (height, width)
+Crop = int | tuple[int, int]  # as params.yaml gives it: a square's side, or (height, width)
+CropHW = tuple[int, int]  # (height, width): what the models receive, from crop_hw alone
 
 # ImageNet's statistics: what torchvision's pretrained weights were trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

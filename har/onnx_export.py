@@ -7,7 +7,7 @@ names, the preprocessing spec and the model's name and architecture go into the
 file's metadata (har/onnx_model.py reads them). Before the file is written, ONNX
 Runtime runs it on a random clip and must give torch's logits: a graph the exporter
 got wrong is refused, never written. Every registered architecture exports
-(`python benchmarks/onnx_runtime.py --architectures`); one that stopped exporting would
+(`python -m benchmarks.onnx_runtime --architectures`); one that stopped exporting would
 be refused with the exporter's reason or the difference it makes.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from har.checkpoint import load_model
+from har.errors import InputError
 from har.fileio import atomic_path
 from har.onnx_model import FORMAT, INPUT, OUTPUT, OnnxModel
 
@@ -44,7 +45,7 @@ def export_onnx(checkpoint: Path | str, out: Path | str, opset: int = OPSET) -> 
     """Write `checkpoint` as an ONNX file at `out` (atomically); ValueError says why it cannot."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix.lower() != ".onnx":
-        raise ValueError(f"{out}: the output must be a .onnx file")
+        raise InputError(f"{out}: the output must be a .onnx file")
     model, prep, ckpt = load_model(checkpoint)
     arch = ckpt["arch"]
     height, width = prep.crop_hw
@@ -72,7 +73,7 @@ def _export(model: torch.nn.Module, clip: torch.Tensor, path: Path, opset: int, 
                                         external_data=False)
         program.save(str(path), external_data=False)
     except Exception as e:  # the exporter raises many types; the message is what matters
-        raise ValueError(f"{checkpoint}: {arch} cannot be exported to ONNX: torch.onnx.export "
+        raise InputError(f"{checkpoint}: {arch} cannot be exported to ONNX: torch.onnx.export "
                          f"failed ({_first_line(e)})") from None
 
 
@@ -94,7 +95,7 @@ def _check(model: torch.nn.Module, clip: torch.Tensor, path: Path, checkpoint: P
     got = OnnxModel(path, threads=1).logits(clip.numpy())
     difference = float(np.abs(got - expected).max())
     if not difference <= TOLERANCE:  # also refuses NaN
-        raise ValueError(f"{checkpoint}: {arch} cannot be exported to ONNX: ONNX Runtime's logits "
+        raise InputError(f"{checkpoint}: {arch} cannot be exported to ONNX: ONNX Runtime's logits "
                          f"differ from torch's by {difference:.3g} (at most {TOLERANCE:g} allowed)")
     return difference
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from har.errors import InputError, MissingFileError
 from har.preprocessing import Preprocessing
 
 FORMAT = "1"  # bumped when the metadata below changes meaning
@@ -30,7 +31,7 @@ class OnnxModel:
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: model not found (`har export` writes one)")
+            raise MissingFileError(f"{path}: model not found (`har export` writes one)")
         options = ort.SessionOptions()
         # threads=0: ONNX Runtime's default, one per physical core. `har serve` runs requests
         # in parallel on waitress's threads, one intra-op thread each (as it sets torch's).
@@ -40,25 +41,25 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own types, e.g. InvalidProtobuf, Fail
-            raise ValueError(f"{path}: not an ONNX model ({_first_line(e)})") from None
+            raise InputError(f"{path}: not an ONNX model ({_first_line(e)})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in KEYS if k not in meta]
         if missing:
-            raise ValueError(f"{path}: an ONNX model without har's metadata (no {missing[0]!r}); "
+            raise InputError(f"{path}: an ONNX model without har's metadata (no {missing[0]!r}); "
                              "export it with `har export MODEL.pt OUT.onnx`")
         if meta["har.format"] != FORMAT:
-            raise ValueError(f"{path}: har.format {meta['har.format']!r}; this version reads "
+            raise InputError(f"{path}: har.format {meta['har.format']!r}; this version reads "
                              f"{FORMAT!r}: export it again with this version's `har export`")
         try:
             self.prep = Preprocessing.from_dict(json.loads(meta["har.preprocessing"]))
             self.classes: list[str] = list(json.loads(meta["har.classes"]))
         except (ValueError, TypeError, KeyError) as e:
-            raise ValueError(f"{path}: har metadata is malformed ({_first_line(e)})") from None
+            raise InputError(f"{path}: har metadata is malformed ({_first_line(e)})") from None
         self.name: str = meta["har.model_name"]
         self.arch: str = meta["har.arch"]
         inputs = self.session.get_inputs()
         if [i.name for i in inputs] != [INPUT]:
-            raise ValueError(f"{path}: expected one input named {INPUT!r}, got "
+            raise InputError(f"{path}: expected one input named {INPUT!r}, got "
                              f"{[i.name for i in inputs]}")
 
     def logits(self, clips: np.ndarray) -> np.ndarray:

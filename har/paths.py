@@ -30,19 +30,29 @@ def checkpoint(model: str, seed: int) -> Path:
     return MODELS / model / f"seed{seed}" / "model.pt"
 
 
-def live_dir(model: str, seed: int) -> Path:
+# The functions below take the metrics folder as an argument so that tests and tools can
+# read a copy of it; the stages use the default.
+
+
+def live_dir(model: str, seed: int, metrics: Path = METRICS) -> Path:
     """dvclive's folder of one run's per-epoch curves."""
-    return METRICS / "train" / model / f"seed{seed}"
+    return Path(metrics) / "train" / model / f"seed{seed}"
 
 
-def seed_metrics_file(model: str, seed: int) -> Path:
+def curve_file(model: str, seed: int, split: str, metric: str, metrics: Path = METRICS) -> Path:
+    """One per-epoch curve of one run as dvclive writes it (split: train or val; metric:
+    loss or top1)."""
+    return live_dir(model, seed, metrics) / "plots" / "metrics" / split / f"{metric}.tsv"
+
+
+def seed_metrics_file(model: str, seed: int, metrics: Path = METRICS) -> Path:
     """The evaluate stage's test metrics of one run."""
-    return METRICS / model / f"seed{seed}.json"
+    return Path(metrics) / model / f"seed{seed}.json"
 
 
-def seed_confusion_file(model: str, seed: int) -> Path:
+def seed_confusion_file(model: str, seed: int, metrics: Path = METRICS) -> Path:
     """The evaluate stage's per-video predictions of one run."""
-    return METRICS / model / f"seed{seed}-predictions.csv"
+    return Path(metrics) / model / f"seed{seed}-predictions.csv"
 
 
 def metrics_file(model: str) -> Path:

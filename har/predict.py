@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from har.errors import InputError
 from har.frames import jpeg_round_trip
 from har.preprocessing import Preprocessing, eval_clip_indices, eval_clips
 from har.video import VideoError, read_frames
@@ -75,7 +76,7 @@ def load_model(path: Path | str, device: str = "cpu", threads: int | None = 1):
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         if device != "cpu":
-            raise ValueError(f"{path}: an .onnx model runs on the CPU (ONNX Runtime); "
+            raise InputError(f"{path}: an .onnx model runs on the CPU (ONNX Runtime); "
                              f"--device {device} needs the .pt checkpoint")
         from har.onnx_model import OnnxModel
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from har.errors import InputError
 from har.input_spec import crop_hw
 
 
@@ -104,7 +105,7 @@ def eval_clip(frames: np.ndarray, prep: Preprocessing, clip: int = 0, num_clips:
     t, h, w, _ = frames.shape
     ch, cw = prep.crop_hw
     if ch > h or cw > w:
-        raise ValueError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}")
+        raise InputError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}")
     top, left = (h - ch) // 2, (w - cw) // 2
     idx = eval_clip_indices(t, prep.clip_frames(train=False), clip, num_clips)
     x = frames[idx, top:top + ch, left:left + cw].astype(np.float32) / np.float32(255)

@@ -16,6 +16,9 @@ import pandas as pd
 matplotlib.use("Agg")  # no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from har import paths  # noqa: E402
+from har.curves import read_curve  # noqa: E402
+from har.errors import MissingFileError  # noqa: E402
 from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types  # noqa: E402
 
 DATASET_NAMES = {"synthetic": "the built-in dataset", "ucf101": "UCF101", "hmdb51": "HMDB51",
@@ -32,8 +35,8 @@ def load_metrics(metrics_dir: Path, models: list[str]) -> dict[str, dict]:
     for name in models:
         path = Path(metrics_dir) / f"{name}.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no metrics for model {name!r} (run its aggregate "
-                                    "stage: dvc repro aggregate@" + name + ")")
+            raise MissingFileError(f"{path}: no metrics for model {name!r} (run its aggregate "
+                                   "stage: dvc repro aggregate@" + name + ")")
         out[name] = json.loads(path.read_text())
     return out
 
@@ -131,8 +134,8 @@ def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, p
     for name in models:
         path = Path(confusion_dir) / f"{name}.csv"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no predictions for model {name!r} "
-                                    f"(run dvc repro aggregate@{name})")
+            raise MissingFileError(f"{path}: no predictions for model {name!r} "
+                                   f"(run dvc repro aggregate@{name})")
         predictions = pd.read_csv(path, dtype=str)
         one_seed = predictions[predictions["seed"] == predictions["seed"].iloc[0]]
         counts[name] = one_seed["actual"].value_counts()
@@ -157,21 +160,14 @@ def action_type_table(metrics: dict[str, dict], counts: dict[str, pd.Series]) ->
         index=False, tablefmt="github", disable_numparse=True) + "\n"
 
 
-def read_curve(tsv: Path) -> pd.Series:
-    """dvclive's TSV (timestamp, step, value) as value by epoch (dvclive counts from 0)."""
-    curve = pd.read_csv(tsv, sep="\t")
-    return pd.Series(curve.iloc[:, -1].to_numpy(), index=curve["step"].to_numpy() + 1)
-
-
-def plot_curves(live_root: Path, models: list[str], seeds: list[int], out_png: Path) -> None:
+def plot_curves(metrics: Path, models: list[str], seeds: list[int], out_png: Path) -> None:
     """Per model: the mean over seeds as a line, the band from the lowest to the highest seed."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, name in enumerate(models):
         color = f"C{i % 10}"
         for ax, metric in zip(axes, ("loss", "top1")):
             for split, style in (("train", "--"), ("val", "-")):
-                tsvs = [Path(live_root) / name / f"seed{s}" / "plots/metrics" / split / f"{metric}.tsv"
-                        for s in seeds]
+                tsvs = [paths.curve_file(name, s, split, metric, metrics) for s in seeds]
                 curves = pd.DataFrame({s: read_curve(t) for s, t in zip(seeds, tsvs) if t.is_file()})
                 if curves.empty:
                     continue

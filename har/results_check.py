@@ -35,6 +35,7 @@ import yaml
 
 from har import paths
 from har.config import load_params
+from har.errors import InputError
 from har.report import render_results
 
 README = Path("README.md")
@@ -45,7 +46,7 @@ END = "<!-- end of results -->"
 TITLE = "# Results\n\n"
 
 
-class ResultsCheckError(ValueError):
+class ResultsCheckError(InputError):
     """README.md has no results block, or more than one."""
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from har.code_deps import stage_code
+from har.errors import InputError
 from har.fileio import atomic_path
 
 ROOT = Path("checkpoints")
@@ -115,7 +116,7 @@ def load(run: str, expected: dict[str, str], say=print) -> dict | None:
         # project wrote on this machine, in a git-ignored folder.
         state = torch.load(target, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises several unrelated types for a bad file
-        raise ValueError(f"{target}: unreadable training checkpoint ({str(e).splitlines()[0]}); "
+        raise InputError(f"{target}: unreadable training checkpoint ({str(e).splitlines()[0]}); "
                          "delete it to train from the start") from None
     differs = [k for k, v in expected.items() if state.get("fingerprint", {}).get(k) != v]
     if differs:

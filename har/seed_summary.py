@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from har import paths
+from har.curves import read_curve
+from har.errors import InputError, MissingFileError
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
@@ -42,10 +44,10 @@ def wilson_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, fl
 def load_runs(model: str, seeds: list[int], metrics_dir: Path = paths.METRICS) -> list[dict]:
     runs = []
     for seed in seeds:
-        path = Path(metrics_dir) / model / f"seed{seed}.json"
+        path = paths.seed_metrics_file(model, seed, metrics_dir)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no metrics for model {model!r} with seed {seed} "
-                                    f"(run its evaluate stage: dvc repro evaluate@{model}-{seed})")
+            raise MissingFileError(f"{path}: no metrics for model {model!r} with seed {seed} "
+                                   f"(run its evaluate stage: dvc repro evaluate@{model}-{seed})")
         runs.append(json.loads(path.read_text()))
     return runs
 
@@ -54,12 +56,11 @@ def val_curves(model: str, seeds: list[int], metrics_dir: Path = paths.METRICS) 
     """Validation top-1 per epoch (rows) and seed (columns), from the train stage's dvclive TSVs."""
     columns = {}
     for seed in seeds:
-        tsv = Path(metrics_dir) / "train" / model / f"seed{seed}" / "plots/metrics/val/top1.tsv"
+        tsv = paths.curve_file(model, seed, "val", "top1", metrics_dir)
         if not tsv.is_file():
-            raise FileNotFoundError(f"{tsv}: no validation curve for model {model!r} with seed "
-                                    f"{seed} (run dvc repro train@{model}-{seed})")
-        curve = pd.read_csv(tsv, sep="\t")
-        columns[seed] = pd.Series(curve.iloc[:, -1].to_numpy(), index=curve["step"] + 1)
+            raise MissingFileError(f"{tsv}: no validation curve for model {model!r} with seed "
+                                   f"{seed} (run dvc repro train@{model}-{seed})")
+        columns[seed] = read_curve(tsv)
     return pd.DataFrame(columns).rename_axis("epoch")
 
 
@@ -69,10 +70,10 @@ def summarise(runs: list[dict], curves: pd.DataFrame) -> dict:
     for run in runs[1:]:
         for key in ("input", "params"):
             if run[key] != first[key]:
-                raise ValueError(f"seed {run['seed']} has another {key} than seed {first['seed']}: "
+                raise InputError(f"seed {run['seed']} has another {key} than seed {first['seed']}: "
                                  "the runs are not of one model")
         if run["test"]["videos"] != first["test"]["videos"]:
-            raise ValueError(f"seed {run['seed']} was tested on {run['test']['videos']} videos, "
+            raise InputError(f"seed {run['seed']} was tested on {run['test']['videos']} videos, "
                              f"seed {first['seed']} on {first['test']['videos']}")
     table = pd.json_normalize(runs).set_index("seed")[list(SUMMARISED)]
     mean = table.mean()
@@ -120,8 +121,8 @@ def seed_predictions(model: str, seeds: list[int], metrics_dir: Path = paths.MET
     """Every seed's per-video predictions in one table (video, actual, predicted, seed)."""
     frames = []
     for seed in seeds:
-        path = Path(metrics_dir) / model / f"seed{seed}-predictions.csv"
+        path = paths.seed_confusion_file(model, seed, metrics_dir)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no predictions for model {model!r} with seed {seed}")
+            raise MissingFileError(f"{path}: no predictions for model {model!r} with seed {seed}")
         frames.append(pd.read_csv(path, dtype=str).assign(seed=seed))
     return pd.concat(frames, ignore_index=True)

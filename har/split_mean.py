@@ -27,11 +27,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from har.errors import InputError
+
 SPLITS = (1, 2, 3)
 REPORT = Path("reports/split_mean.md")
 
 
-class SplitMeanError(ValueError):
+class SplitMeanError(InputError):
     """The experiments needed for the mean are missing or unreadable."""
 
 

@@ -5,30 +5,15 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-
-def expected_errors() -> tuple[type[Exception], ...]:
-    """Bad input or params: the message names the file or key, so a traceback adds nothing.
-
-    Imported only when needed: har.extract imports torch, which would add seconds to
-    the stages that never use it (download, split, report).
-    """
-    from har.archives import ArchiveError
-    from har.download import DownloadError
-    from har.extract import ExtractionError
-    from har.video import VideoError
-    from har.weights import WeightsError
-
-    return (ValueError, FileNotFoundError, VideoError, ExtractionError, DownloadError,
-            WeightsError, ArchiveError)
+from har.errors import HarError
 
 
 def run(name: str, main: Callable[..., None], *args: str) -> None:
     try:
         main(*args)
-    except Exception as e:
-        if isinstance(e, expected_errors()):
-            sys.exit(f"{name}: {e}")
-        raise  # anything else is a bug and keeps its traceback
+    except HarError as e:  # bad input or params: the message names the file or key
+        sys.exit(f"{name}: {e}")
+    # anything else is a bug in har and keeps its traceback
 
 
 def model_arg(stage: str) -> str:

@@ -20,6 +20,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from har.errors import InputError
 from har.fileio import atomic_path
 from har.predict import Predictor, topk
 from har.video import VideoError, iter_frames, probe, sample_indices
@@ -55,7 +56,7 @@ def windows(frames: Iterable[tuple[float, np.ndarray]], window: float, stride: f
     restart, a corrupt timestamp 1e11 s ahead) the empty windows are skipped in one step.
     """
     if window <= 0 or stride <= 0:
-        raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
+        raise InputError(f"window and stride must be positive seconds, got {window} and {stride}")
     held: deque[tuple[float, np.ndarray]] = deque()  # frames with start <= time < now
     k, last, step = 0, None, 0.0
     start = 0.0  # k * stride, computed rather than summed: no drift over a long stream
@@ -123,7 +124,7 @@ def annotate(predictor: Predictor, source: Path | str, out: Path | str,
     """
     out = Path(out)
     if out.suffix.lower() not in CONTAINERS:
-        raise ValueError(f"{out}: cannot write this container; use one of "
+        raise InputError(f"{out}: cannot write this container; use one of "
                          f"{', '.join(CONTAINERS)}")
     if not timeline:
         raise VideoError(f"{source}: no frame could be decoded")

@@ -13,6 +13,8 @@ import csv
 import io
 from importlib.resources import files
 
+from har.errors import InputError
+
 TYPES = ("Human-Object Interaction", "Body-Motion Only", "Human-Human Interaction",
          "Playing Musical Instruments", "Sports")
 
@@ -24,7 +26,7 @@ def load_ucf101_types() -> dict[str, str]:
     mapping: dict[str, str] = {}
     for row in csv.DictReader(io.StringIO(text)):
         if row["type"] not in TYPES or row["class"] in mapping:
-            raise ValueError(f"har/ucf101_types.csv: bad row {row}")
+            raise InputError(f"har/ucf101_types.csv: bad row {row}")
         mapping[row["class"]] = row["type"]
     return mapping
 
@@ -42,7 +44,7 @@ def accuracy_by_type(per_class_accuracy: dict[str, float],
     types = load_ucf101_types()
     unknown = sorted(set(per_class_accuracy) - set(types))
     if unknown:
-        raise ValueError(f"not UCF101 classes, so no action type: {', '.join(unknown)}")
+        raise InputError(f"not UCF101 classes, so no action type: {', '.join(unknown)}")
     table = pd.DataFrame({"accuracy": pd.Series(per_class_accuracy, dtype=float)})
     if class_counts is None:
         table["videos"] = 1.0
@@ -50,7 +52,7 @@ def accuracy_by_type(per_class_accuracy: dict[str, float],
         table["videos"] = pd.Series(class_counts, dtype=float).reindex(table.index)
         bad = sorted(table.index[~(table["videos"] > 0)])
         if bad:
-            raise ValueError(f"class_counts needs a positive video count for {', '.join(bad)}")
+            raise InputError(f"class_counts needs a positive video count for {', '.join(bad)}")
     table["type"] = table.index.map(types)
     table["correct"] = table["accuracy"] * table["videos"]
     sums = table.groupby("type")[["correct", "videos"]].sum()

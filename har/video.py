@@ -12,7 +12,10 @@ display aspect ratio beyond MAX_ASPECT, or an output frame the JPEG codec cannot
 is refused with a VideoError naming the file and the reason, before any frame is
 decoded. The decoder itself is told the same limit (FFmpeg's `max_pixels`), so a
 stream that grows mid-file cannot allocate more. Frames are converted straight from
-the decoder's YUV to the small RGB size (`upright_rgb`): no full-size RGB copy exists.
+the decoder's YUV to the small RGB size (`upright_rgb`): no full-size RGB copy exists,
+and a decoded frame is let go before the next decode, so the decoder never needs a
+picture beyond the ones the stream makes it keep.
+The size a frame is shown at (pixel aspect ratio, rotation) has one rule: `display_size`.
 Which stream: the container's default video stream, else the largest (`pick_stream`).
 """
 
@@ -30,16 +33,21 @@ from typing import Iterator
 import av
 import numpy as np
 
+from har.errors import HarError
 from har.frames import JPEG_MAX_SIDE  # frames are stored as JPEG
 
 
-class VideoError(RuntimeError):
+class VideoError(HarError, RuntimeError):
     """A video cannot be read; the message names the file and the problem."""
 
 
 # The pixel budget. 4096x2160 (DCI 4K) covers every camera and phone short of 8K; a
-# decoder holds up to ~18 frames of this size (H.264's 16 references plus the ones being
-# decoded), so this is what bounds memory per decoder (README, "Reproducibility and data safety").
+# decoder holds up to 17 pictures of this size (H.264's 16 references and the one being
+# decoded), each ~17 MB with the decoder's per-picture motion tables, so this is what bounds
+# memory per decoder: ~300 MB, inherent to decoding such a stream (every reference may be
+# used by the next frame). Peak RSS of the extract path, interpreter included: 368 MB with
+# 16 references (benchmarks/hostile_memory.py, worst_ok), 110 MB for the same frames with
+# one reference, 61 MB for a normal clip (README, "Reproducibility and data safety").
 MAX_PIXELS = 4096 * 2160
 # Long side over short side, as displayed. 32:9 monitors are 3.6, 360-degree video 2; a
 # 4096x2 "video" (2048) scaled to a short side of 64 would be a 131072-pixel-wide frame.
@@ -107,12 +115,8 @@ def probe(path: Path | str) -> VideoInfo:
             if frame is None:  # a stream header and no frame: an empty recording
                 raise VideoError(f"{path}: no decodable video frame")
             rotation = int(frame.rotation or 0)
-            width, height = ctx.width, ctx.height
-            sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
-            if sar and sar != 0 and sar != 1:
-                width = int(round(width * Fraction(sar)))
-            if rotation % 180:
-                width, height = height, width
+            width, height = (int(round(side)) for side in
+                             display_size(ctx.width, ctx.height, _sar(stream), rotation))
             return VideoInfo(str(path), fps, width, height, frame_count, exact, duration,
                              rotation, ctx.name, len(container.streams.video))
     except VideoError:
@@ -135,26 +139,40 @@ def output_size(width: float, height: float, short_side: int) -> tuple[int, int]
     return short_side, max(2, math.floor(short_side * height / width / 2 + 0.5) * 2)
 
 
-def _quarter_turns(frame: av.VideoFrame) -> int:
-    return round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns to upright
+def quarter_turns(rotation: float | None) -> int:
+    """Counter-clockwise quarter turns to upright, for a display-matrix rotation in degrees."""
+    return round((rotation or 0) / 90) % 4
 
 
-def display_size(frame: av.VideoFrame, short_side: int, sar: Fraction | None = None
-                 ) -> tuple[int, int]:
+def display_size(width: float, height: float, sar: Fraction | None = None,
+                 rotation: float | None = 0) -> tuple[float, float]:
+    """(w, h) a coded `width` x `height` picture is shown at: the one display-geometry rule.
+
+    The pixel (sample) aspect ratio `sar` stretches the width (2:1 doubles it; None, 0 or
+    negative: square pixels), then an odd number of quarter turns (`rotation`, degrees, as
+    in the display matrix, rounded to the nearest quarter turn as `upright_rgb` turns the
+    pixels) swaps the sides. Unscaled and unrounded: probe rounds it, `scaled_size` scales
+    it, the pixel budget takes its aspect ratio, poster_frame its short side.
+    """
+    shown_w = width * float(sar) if sar and sar > 0 else float(width)
+    if quarter_turns(rotation) % 2:
+        return float(height), shown_w
+    return shown_w, float(height)
+
+
+def scaled_size(frame: av.VideoFrame, short_side: int, sar: Fraction | None = None
+                ) -> tuple[int, int]:
     """(w, h) of `frame` upright, with square pixels and its short side `short_side`."""
-    width = frame.width * float(sar) if sar and sar > 0 else float(frame.width)
-    if _quarter_turns(frame) % 2:
-        return output_size(frame.height, width, short_side)
-    return output_size(width, frame.height, short_side)
+    return output_size(*display_size(frame.width, frame.height, sar, frame.rotation), short_side)
 
 
 def upright_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
-    """(h, w, 3) uint8 RGB of `frame` as displayed, scaled to `size` = (w, h) (see display_size).
+    """(h, w, 3) uint8 RGB of `frame` as displayed, scaled to `size` = (w, h) (see scaled_size).
 
     One scaling step from the coded frame (pixel aspect folded into the target size),
     then a lossless quarter turn, instead of ffmpeg's rotate-then-scale-twice chain.
     """
-    turns = _quarter_turns(frame)
+    turns = quarter_turns(frame.rotation)
     coded_w, coded_h = (size[1], size[0]) if turns % 2 else size
     # Full-range ("JPEG") YUV that is not tagged by its pixel format is only known from the
     # frame's colour range; left unspecified, swscale would read it as limited range.
@@ -178,13 +196,13 @@ def check_geometry(source: Path | str, width: int, height: int, sar: Fraction | 
         raise VideoError(f"{source}: frames of {width}x{height} exceed the pixel budget of "
                          f"{MAX_PIXELS:,} pixels (4096x2160); scale the video down first, e.g. "
                          "ffmpeg -i IN -vf scale=-2:1080 OUT")
-    shown_w = width * float(sar) if sar and sar > 0 else float(width)
-    aspect = max(shown_w, height) / min(shown_w, height)
+    shown_w, shown_h = display_size(width, height, sar)  # the aspect is the same turned or not
+    aspect = max(shown_w, shown_h) / min(shown_w, shown_h)
     if aspect > MAX_ASPECT:
         raise VideoError(f"{source}: frames of {width}x{height} have an aspect ratio of "
                          f"{aspect:.1f}:1, beyond the {MAX_ASPECT:g}:1 that frames are made from")
     if short_side is not None:
-        long_side = max(output_size(shown_w, height, short_side))
+        long_side = max(output_size(shown_w, shown_h, short_side))
         if long_side > JPEG_MAX_SIDE:
             raise VideoError(f"{source}: frames of {width}x{height} scaled to a short side of "
                              f"{short_side} would be {long_side} pixels long, beyond JPEG's "
@@ -273,9 +291,11 @@ def _decoded(container, stream, source, deadline: float | None, timeout: float |
         except av.FFmpegError:
             return  # unreadable from here on (truncated file, dropped stream): keep what decoded
         try:
-            yield from packet.decode()
+            frames = list(reversed(packet.decode()))
         except av.FFmpegError:
             continue  # one corrupt packet; the decoder resynchronises on the next
+        while frames:  # handed over, not kept here: see iter_frames
+            yield frames.pop()
 
 
 def iter_frames(source: Path | str, short_side: int, keep: set[int] | None = None,
@@ -295,20 +315,25 @@ def iter_frames(source: Path | str, short_side: int, keep: set[int] | None = Non
         sar = _sar(stream)
         fps = float(stream.average_rate or stream.guessed_rate or 25)
         first = last = size = None
-        for index, frame in enumerate(_decoded(container, stream, source, deadline, timeout)):
+        index = 0
+        for frame in _decoded(container, stream, source, deadline, timeout):
             # Every frame gets the first one's size: a stream that changes resolution (a
             # corrupt header, an adaptive stream) must still give frames that stack.
             if size is None:  # the header's size may be missing or wrong: check the real one
                 check_geometry(source, frame.width, frame.height, sar, short_side)
-                size = display_size(frame, short_side, sar)
+                size = scaled_size(frame, short_side, sar)
             seconds = frame.time if frame.time is not None else index / fps
             first = seconds if first is None else first
             # Timestamps can jump backwards (B-frame reordering glitches, stream restarts);
             # the timeline needs them monotonic.
             seconds = max(seconds - first, last if last is not None else 0.0)
             last = seconds
-            wanted = keep is None or index in keep
-            yield index, seconds, upright_rgb(frame, size) if wanted else None
+            rgb = upright_rgb(frame, size) if keep is None or index in keep else None
+            # Let go of the frame before the next decode: a picture still referenced here is
+            # one the decoder cannot reuse, so it would allocate another (a whole 4K frame).
+            del frame
+            yield index, seconds, rgb
+            index += 1
 
 
 def poster_frame(source: Path | str, short_side: int) -> np.ndarray:
@@ -320,9 +345,9 @@ def poster_frame(source: Path | str, short_side: int) -> np.ndarray:
             if stream.duration and stream.time_base:
                 container.seek((stream.start_time or 0) + stream.duration // 2, stream=stream)
             for frame in container.decode(stream):
-                width = frame.width * float(sar) if sar and sar > 0 else frame.width
-                short = min(short_side, int(min(width, frame.height)))  # never upscale
-                return upright_rgb(frame, display_size(frame, short, sar))
+                shown = display_size(frame.width, frame.height, sar, frame.rotation)
+                short = min(short_side, int(min(shown)))  # never upscale
+                return upright_rgb(frame, scaled_size(frame, short, sar))
         except av.FFmpegError as e:
             raise VideoError(f"{source}: no decodable frame ({_short(e)})") from None
     raise VideoError(f"{source}: no decodable frame")

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from har.download import DownloadError, fetch, file_digest, url_file_name
+from har.errors import HarError, InputError
 
 PRETRAINED_DIR = Path("models/pretrained")
 # A mirror of https://download.pytorch.org/models/ (same file names), for networks
@@ -31,7 +32,7 @@ WEIGHT_KEYS = KINETICS_KEYS + IMAGENET_KEYS
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(HarError, RuntimeError):
     """A weight file is missing, or could not be fetched, verified or read."""
 
 
@@ -47,7 +48,7 @@ def _weight_urls() -> dict[str, str]:
 def weight_url(key: str) -> str:
     """torchvision's official URL for the default weights of `key` (e.g. "r3d_18")."""
     if key not in WEIGHT_KEYS:
-        raise ValueError(f"unknown pretrained weights {key!r}; known: {', '.join(WEIGHT_KEYS)}")
+        raise InputError(f"unknown pretrained weights {key!r}; known: {', '.join(WEIGHT_KEYS)}")
     return _weight_urls()[key]
 
 

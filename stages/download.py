@@ -2,14 +2,14 @@
 
 synthetic: generated. ucf101, hmdb51: archives fetched into data/archives/ (kept between
 runs), verified, unpacked. folder: the user's folder, linked in, with its split drawn
-and written out. See har/datasets.py.
+and written out. See har/datasets/raw.py.
 """
 
 import os
 
 from har import paths
 from har.config import load_params
-from har.datasets import prepare_raw
+from har.datasets.raw import prepare_raw
 from har.stage import run
 
 

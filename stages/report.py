@@ -18,7 +18,7 @@ def main() -> None:
     text = render_results(params, paths.METRICS)
     write_text(paths.REPORTS / "results.md", text)
     with atomic_path(paths.REPORTS / "curves.png") as tmp:
-        plot_curves(paths.METRICS / "train", list(params.models), params.train.seeds, tmp)
+        plot_curves(paths.METRICS, list(params.models), params.train.seeds, tmp)
     print(text)
 
 

@@ -7,9 +7,9 @@ official test set itself shares groups with train: HMDB51).
 
 from har import paths
 from har.config import load_params
-from har.dataset_splits import read_dataset_split, test_shares_groups_with_train
+from har.datasets.split_reader import read_dataset_split, test_shares_groups_with_train
+from har.datasets.splits import SplitError, assert_disjoint_groups, carve_validation
 from har.fileio import read_csv, write_csv, write_text
-from har.splits import SplitError, assert_disjoint_groups, carve_validation
 from har.stage import run
 
 FIELDS = ["id", "label", "class", "group", "frames", "frames_stored"]
@@ -25,7 +25,7 @@ def main() -> None:
         assert_disjoint_groups({"train": train, "val": val})
         shared = {e.group for e in train + val} & {e.group for e in test}
         print(f"split: {len(shared)} groups of the official test set are also in train/val "
-              "(the protocol allows it; see har/hmdb51.py)")
+              "(the protocol allows it; see har/datasets/hmdb51.py)")
     else:
         assert_disjoint_groups(sets)
 

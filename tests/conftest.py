@@ -10,6 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 
 
+# pytest runs on two workers (pyproject.toml: -n 2, --dist loadgroup). The tests that share the
+# tiny `dvc repro` (the `tiny_repo` fixture, built once per worker that asks for it, minutes)
+# go to one worker together; the other worker takes everything else meanwhile.
+SHARED_REPRO = {"tiny_repo", "restore"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SHARED_REPRO & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("tiny_repo"))
+
+
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     """../shared/fixtures: real files no one here made. Missing is a failure, never a skip."""

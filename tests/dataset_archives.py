@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from har.synthetic import encode_avi
+from har.datasets.synthetic import encode_avi
 
 # One class of each of the five UCF101 action types; HandstandPushups has UCF101's quirk
 # (its files are named v_HandStandPushups_*).

@@ -15,15 +15,24 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # dvc and har of this environment
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    # One torch thread per stage: the models here are tiny, and a second thread only spins
-    # while ffmpeg workers or other tests hold the cores (har/cpu_kernels.py reads it).
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HAR_CPU_THREADS": "1"}
+def run(cmd: list[str], cwd: Path, check: bool = True, threads: int | None = None
+        ) -> subprocess.CompletedProcess:
+    # The default thread count (har/cpu_kernels.py), unless a test asks for another: the tiny
+    # profile's numbers are compared bit for bit with presets/tiny.metrics/, made with it.
+    env = stage_env(threads)
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                     f"{proc.stderr[-3000:]}")
     return proc
+
+
+def stage_env(threads: int | None = None) -> dict[str, str]:
+    """The environment a stage runs in here: this venv's dvc and har first on PATH."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    if threads is not None:
+        env["HAR_CPU_THREADS"] = str(threads)
+    return env
 
 
 def copy_repo(dst: Path, params: dict) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from har.archives import ArchiveError, archive_format, extract, extract_nested
+from har.datasets.archives import ArchiveError, archive_format, extract, extract_nested
 
 SUBDIRS_FILES = {  # the tree of rar3-subdirs.rar and rar5-subdirs.rar
     "sub/dir1/file1.txt": b"file1\n",

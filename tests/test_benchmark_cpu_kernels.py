@@ -1,21 +1,17 @@
-"""benchmarks/cpu_kernels.py --quick: both kernel choices really ran, and the figures are
+"""benchmarks.cpu_kernels --quick: both kernel choices really ran, and the figures are
 well formed (timings are never asserted)."""
 
 import json
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_cli import run_benchmark
 
 
 def test_quick_run_compares_pinned_with_native_kernels(tmp_path):
     out = tmp_path / "cpu_kernels.json"
-    subprocess.run([sys.executable, "benchmarks/cpu_kernels.py", "--quick", "--json", str(out)],
-                   cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
+    run_benchmark("cpu_kernels", "--quick", "--json", out)
     result = json.loads(out.read_text())
     kernels = result["config"]["kernels"]
     assert kernels["avx2"] == "AVX2"  # pinned, whatever the CPU offers

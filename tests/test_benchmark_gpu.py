@@ -1,19 +1,16 @@
-"""benchmarks/gpu.py --quick runs on the CPU end to end; every row went through the real code
+"""benchmarks.gpu --quick runs on the CPU end to end; every row went through the real code
 (har.engine.train_one_epoch, the stages); never a timing assertion."""
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "gpu.py"
+from benchmark_cli import run_benchmark
+
 VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False),
             "channels_last": (False, True, False), "compile": (False, False, True),
             "amp+channels_last+compile": (True, True, True)}
@@ -23,9 +20,7 @@ VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False),
 def quick(tmp_path_factory):
     """One --quick run as a person runs it (two model families keep it short): (stdout, result)."""
     out = tmp_path_factory.mktemp("gpu") / "gpu.json"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--models", "cnn3d,crnn",
-                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_benchmark("gpu", "--quick", "--models", "cnn3d,crnn", "--json", out, timeout=None)
     return done.stdout, json.loads(out.read_text())
 
 
@@ -109,7 +104,7 @@ def test_measuring_path_imports_no_dvc(quick):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the refusal "
                     "is for machines without it")
 def test_without_cuda_it_refuses_unless_quick():
-    done = subprocess.run([sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True)
+    done = run_benchmark("gpu", check=False)
     assert done.returncode != 0
     assert "CUDA is not available" in done.stderr and "--quick" in done.stderr
     assert "Traceback" not in done.stderr

@@ -1,25 +1,19 @@
-"""benchmarks/predict.py runs `har predict` and `har serve` as real processes and reports a
+"""benchmarks.predict runs `har predict` and `har serve` as real processes and reports a
 well-formed result (timings are printed for the README, never asserted)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "predict.py"
+from benchmark_cli import run_benchmark
 
 
 def test_quick_run_measures_the_cli_the_server_and_its_memory(tmp_path, videos):
-    spec = importlib.util.spec_from_file_location("benchmarks_predict", BENCHMARK)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
     out = tmp_path / "predict.json"
     upload_folders = set(Path(tempfile.gettempdir()).glob("har-serve-*"))
-    assert bench.main(["--quick", "--repeats", "1", "--requests", "1", "--json", str(out)]) == 0
+    done = run_benchmark("predict", "--quick", "--repeats", "1", "--requests", "1", "--json", out)
     # The benchmark stops `har serve` with SIGTERM: its upload folder goes with it.
     assert set(Path(tempfile.gettempdir()).glob("har-serve-*")) == upload_folders
     result = json.loads(out.read_text())
@@ -31,4 +25,4 @@ def test_quick_run_measures_the_cli_the_server_and_its_memory(tmp_path, videos):
     assert (api["clients"], api["requests_per_client"], api["latency"]["n"]) == (8, 1, 8)
     assert 0 < api["latency"]["median_s"] <= api["latency"]["p95_s"] <= api["latency"]["max_s"]
     assert api["rss_loaded_mb"] > 100 and api["rss_peak_mb"] >= api["rss_loaded_mb"]
-    assert "har serve peak RSS" in bench.format_table(result)
+    assert "har serve peak RSS" in done.stdout  # the table

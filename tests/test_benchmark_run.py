@@ -1,22 +1,20 @@
-"""benchmarks/run.py --quick runs every section and records well-formed results.json, appending
+"""benchmarks.run --quick runs every section and records well-formed results.json, appending
 to its history on a second run (structure only: timings are never asserted)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_cli import run_benchmark
+
 SECTIONS = ["extraction", "loading", "training", "feature_cache", "predict", "dvc_overhead", "scaling"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return run_benchmark("run", *args, check=False)
 
 
 @pytest.fixture(scope="module")

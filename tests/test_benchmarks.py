@@ -1,50 +1,34 @@
-"""benchmarks/feature_cache.py runs and reports a well-formed result (no timing assertions)."""
+"""benchmarks.feature_cache runs and reports a well-formed result (no timing assertions)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    """benchmarks/ is a folder of scripts, not a package: load one by path."""
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from benchmark_cli import python, run_benchmark
 
 
 @pytest.fixture(scope="module")
-def feature_cache():
-    return _load("feature_cache")
-
-
-@pytest.fixture(scope="module")
-def quick_run(feature_cache, tmp_path_factory):
-    """One quick run through the command line, made smaller still: it only has to run."""
+def quick_run(tmp_path_factory):
+    """One quick run through the command line, made smaller still: it only has to run.
+    (path of its JSON, its stdout: the table)."""
     out = tmp_path_factory.mktemp("bench") / "sub" / "feature_cache.json"
-    code = feature_cache.main(["--quick", "--repeats", "2", "--videos", "4", "--crop", "32",
-                               "--threads", "1", "--json", str(out)])
-    assert code == 0
-    return out
+    done = run_benchmark("feature_cache", "--quick", "--repeats", "2", "--videos", "4", "--crop",
+                         "32", "--threads", "1", "--json", out)
+    return out, done.stdout
 
 
 def test_json_is_written_when_asked(quick_run):
-    assert quick_run.is_file()
-    result = json.loads(quick_run.read_text())
+    out, _ = quick_run
+    assert out.is_file()
+    result = json.loads(out.read_text())
     assert result["benchmark"] == "feature_cache" and result["quick"] is True
 
 
 def test_result_structure_and_sanity(quick_run):
-    result = json.loads(quick_run.read_text())
+    result = json.loads(quick_run[0].read_text())
     cfg = result["config"]
     assert (cfg["videos"], cfg["crop"], cfg["repeats"], cfg["threads"]) == (4, 32, 2, 1)
     assert (cfg["arch"], cfg["depth"], cfg["freeze"], cfg["pretrained"]) == ("resnet_crnn", 18, "backbone", False)
@@ -72,24 +56,33 @@ def test_result_structure_and_sanity(quick_run):
     assert machine["threads"] == 1
 
 
-def test_break_even(feature_cache, quick_run):
-    result = json.loads(quick_run.read_text())
-    expected = feature_cache.break_even(result["cache"]["build_s"], result["live"]["median_s"],
-                                        result["cached"]["median_s"])
-    assert result["break_even_epochs"] == expected
-    assert feature_cache.break_even(10.0, 3.0, 1.0) == 5  # 10 + 5 * 1 == 5 * 3
-    assert feature_cache.break_even(10.5, 3.0, 1.0) == 6
-    assert feature_cache.break_even(0.1, 3.0, 1.0) == 1
-    assert feature_cache.break_even(10.0, 1.0, 1.0) is None
+BREAK_EVEN = """
+import json, sys
+from benchmarks.feature_cache import break_even
+r = json.load(open(sys.argv[1]))
+print(json.dumps([break_even(r["cache"]["build_s"], r["live"]["median_s"], r["cached"]["median_s"]),
+                  break_even(10.0, 3.0, 1.0), break_even(10.5, 3.0, 1.0),
+                  break_even(0.1, 3.0, 1.0), break_even(10.0, 1.0, 1.0)]))
+"""
 
 
-def test_table_shows_the_figures(feature_cache, quick_run):
-    result = json.loads(quick_run.read_text())
-    table = feature_cache.format_table(result)
+def test_break_even(quick_run):
+    out, _ = quick_run
+    done = python("-c", BREAK_EVEN, str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    recorded, *figures = json.loads(done.stdout)
+    assert json.loads(out.read_text())["break_even_epochs"] == recorded
+    # 10 + 5 * 1 == 5 * 3; never, when the cache saves nothing per epoch.
+    assert figures == [5, 6, 1, None]
+
+
+def test_table_shows_the_figures(quick_run):
+    out, table = quick_run
+    result = json.loads(out.read_text())
     assert "speed-up per epoch" in table and f"{result['speedup']:.1f}x" in table
     assert "break-even" in table and "cache build" in table
 
 
-def test_unknown_option_is_refused(feature_cache):
-    with pytest.raises(ValueError, match="unknown option"):
-        feature_cache.run(quick=True, repeats=1, vidoes=4)
+def test_unknown_option_is_refused():
+    done = python("-c", "from benchmarks.feature_cache import run; run(quick=True, repeats=1, vidoes=4)")
+    assert done.returncode != 0 and "ValueError: unknown option(s): vidoes" in done.stderr

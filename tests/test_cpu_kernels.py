@@ -10,7 +10,6 @@ the last test shows, so the first one can fail.
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,48 +18,20 @@ from har.cpu_kernels import AVX2_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Three layer families of the default profile: 3D convolutions (cnn3d), 2D convolutions with
-# batch norm and an LSTM (crnn), a GRU over per-frame features (td_scratch_gru); Adam steps.
-TRAIN = textwrap.dedent("""
-    import hashlib, sys
-    import har
-    import torch
-    from har.engine import seed_everything
-    from har.models import create_model
-
-    seed_everything(0)
-    print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), file=sys.stderr)
-    digest = hashlib.sha256()
-    for arch, opts, shape in [
-            ("cnn3d", {"channels": [8, 16], "fc": [32, 32]}, (4, 3, 4, 28, 28)),
-            ("crnn", {"channels": [8, 8, 16, 16], "fc": [32, 32], "embed": 16, "lstm_hidden": 16,
-                      "lstm_layers": 1, "head": 16}, (4, 4, 3, 28, 28)),
-            ("td_scratch_gru", {"scratch_channels": [4, 8, 8, 16], "units": 8, "dense": [16, 8]},
-             (4, 4, 3, 28, 28))]:
-        model = create_model(arch, 5, 4, 28, **opts)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        for _ in range(3):
-            x, y = torch.randn(shape), torch.randint(0, 5, (shape[0],))
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        for tensor in model.state_dict().values():
-            digest.update(tensor.numpy().tobytes())
-    print(digest.hexdigest())
-""")
+# benchmarks/train_digest.py: three layer families of the default profile, three Adam steps.
 
 
 def train_digest(**env_changes) -> tuple[str, str]:
-    """(sha256 of the trained weights, "CAPABILITY THREADS") from a fresh process."""
+    """(sha256 of the trained weights, "CAPABILITY kernels | N threads") from a fresh process."""
     env = {k: v for k, v in os.environ.items()
            if k not in AVX2_ENVIRONMENT and not k.startswith("HAR_CPU_") and k != "OMP_NUM_THREADS"}
     env.update({k: v for k, v in env_changes.items() if v is not None})
     env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.train_digest"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip(), result.stderr.strip().splitlines()[-1]
+    # "torch 2.x | AVX2 kernels | 2 threads | <CPU model>": the middle two are this run's.
+    return result.stdout.strip(), " | ".join(result.stderr.strip().splitlines()[-1].split(" | ")[1:3])
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +42,7 @@ def pinned_unlimited():
 
 def test_weights_are_bitwise_identical_with_the_machine_limited_to_avx2_or_not(pinned_unlimited):
     limited = train_digest(**AVX2_ENVIRONMENT)
-    assert pinned_unlimited[1] == limited[1] == "AVX2 2"
+    assert pinned_unlimited[1] == limited[1] == "AVX2 kernels | 2 threads"
     assert pinned_unlimited[0] == limited[0]
 
 
@@ -90,7 +61,7 @@ def test_native_kernels_are_an_explicit_choice_and_change_the_bits_on_wider_cpus
 
 def test_another_thread_count_is_an_explicit_choice_and_changes_the_bits(pinned_unlimited):
     digest, kernels = train_digest(HAR_CPU_THREADS="1")
-    assert kernels == "AVX2 1"
+    assert kernels == "AVX2 kernels | 1 threads"
     assert digest != pinned_unlimited[0]
 
 

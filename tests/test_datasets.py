@@ -10,7 +10,7 @@ import yaml
 
 from dataset_archives import hmdb51_archives, sha256, ucf101_archives, zip_bytes
 from har.config import DatasetConfig, deep_merge, parse_params
-from har.datasets import DatasetError, prepare_raw
+from har.datasets.raw import DatasetError, prepare_raw
 from har.download import DownloadError
 
 ROOT = Path(__file__).resolve().parents[1]

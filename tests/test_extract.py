@@ -136,7 +136,7 @@ def test_unreadable_single_file_raises_a_named_error(tmp_path):
 
 def _ramp_video(path, n=50):
     """A video whose frame i has grey level 4*i: the decoded brightness tells the index."""
-    from har.synthetic import encode_avi
+    from har.datasets.synthetic import encode_avi
 
     frames = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None] * 4, 48 * 64 * 3)
     encode_avi(frames.reshape(n, 48, 64, 3), path, fps=25)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from har.folder_dataset import (DEFAULT_GROUP_REGEX, folder_group, make_folder_split,
+from har.datasets.folder import (DEFAULT_GROUP_REGEX, folder_group, make_folder_split,
                                 read_folder_split, scan_folder, write_folder_split)
-from har.splits import SplitError, assert_disjoint_groups
+from har.datasets.splits import SplitError, assert_disjoint_groups
 
 DEFAULT = re.compile(DEFAULT_GROUP_REGEX)
 

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from har.hmdb51 import hmdb51_group, read_hmdb51_file, read_hmdb51_split
-from har.splits import SplitError, assert_disjoint_groups, carve_validation
+from har.datasets.hmdb51 import hmdb51_group, read_hmdb51_file, read_hmdb51_split
+from har.datasets.splits import SplitError, assert_disjoint_groups, carve_validation
 
 NAME = "April_09_brush_hair_u_nm_np1_ba_goo_0"
 

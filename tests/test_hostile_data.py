@@ -16,9 +16,9 @@ import yaml
 from har.checkpoint import DIGEST_KEY, load_model, save_checkpoint
 from har.cli import main
 from har.config import ConfigError, deep_merge, load_params, parse_params
-from har.datasets import prepare_raw
-from har.folder_dataset import scan_folder
-from har.splits import SplitError
+from har.datasets.folder import scan_folder
+from har.datasets.raw import prepare_raw
+from har.datasets.splits import SplitError
 from scratch_repo import BIN, ROOT, copy_repo, run
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -3,6 +3,7 @@ and that `har predict` / `har serve` answer a bad input with a message, never a 
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 from fractions import Fraction
@@ -78,6 +79,26 @@ def test_the_pixel_budget_refuses_huge_and_thin_frames_naming_file_and_reason(ho
         with pytest.raises(VideoError, match=name):
             next(iter_frames(hostile[name], 32))
     assert read_frames(hostile["good"], 4, 32).array.shape == (4, 32, 42, 3)
+
+
+def test_a_decoded_frame_is_let_go_before_the_next_decode(tmp_path):
+    # A full-size frame still referenced while the decoder works is a picture it cannot reuse,
+    # so it allocates another: with B-frames at 4096x2160, 19 MB more peak memory
+    # (benchmarks/hostile_memory.py's worst cases). Only the small RGB copies may stay.
+    path = tmp_path / "bframes.mp4"
+    with av.open(str(path), "w") as output:
+        stream = add_stream(output, 96, 64)
+        stream.options = {"preset": "ultrafast", "x264-params": "bframes=2:b-adapt=0"}
+        for i in range(12):
+            output.mux(stream.encode(solid(stream, (20 * i, 100, 50), i)))
+        output.mux(stream.encode())
+    with av.open(str(path)) as c:
+        assert av.video.frame.PictureType.B in {f.pict_type for f in c.decode(video=0)}
+    frames = iter_frames(path, 32)
+    for _ in range(8):  # suspended in between, as while the caller works on the last frame
+        assert next(frames)[2].shape == (32, 48, 3)
+        gc.collect()
+        assert not [f for f in gc.get_objects() if type(f) is av.VideoFrame and f.width == 96]
 
 
 def test_the_budget_s_edges():

@@ -1,23 +1,16 @@
-"""benchmarks/onnx_runtime.py measures .pt and .onnx side by side and reports well-formed figures
+"""benchmarks.onnx_runtime measures .pt and .onnx side by side and reports well-formed figures
 (timings are printed for the README, never asserted)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "onnx_runtime.py"
+from benchmark_cli import run_benchmark
 
 
 def test_quick_run_puts_every_onnx_figure_beside_its_torch_baseline(tmp_path, videos):
-    spec = importlib.util.spec_from_file_location("benchmarks_onnx_runtime", BENCHMARK)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
     out = tmp_path / "onnx_runtime.json"
-    assert bench.main(["--quick", "--repeats", "1", "--requests", "1", "--json", str(out)]) == 0
+    done = run_benchmark("onnx_runtime", "--quick", "--repeats", "1", "--requests", "1", "--json", out)
     result = json.loads(out.read_text())
     assert result["benchmark"] == "onnx_runtime" and result["config"]["model_note"] == "untrained, small"
     assert result["config"]["onnx_max_difference"] <= 1e-4
@@ -35,4 +28,4 @@ def test_quick_run_puts_every_onnx_figure_beside_its_torch_baseline(tmp_path, vi
     assert figures["har serve RSS, model loaded"]["target"]["value"] == 200
     # The point of the slim path: the server holds no torch (about 500 MB of it).
     assert figures["har serve RSS, model loaded"]["ratio"] < 0.5
-    assert "har serve p95, 8 clients" in bench.format_table(result)
+    assert "har serve p95, 8 clients" in done.stdout  # the table

@@ -19,8 +19,9 @@ import har.onnx_export
 import tiny_model as tm
 from har.cli import main
 from har.config import ServeConfig
-from har.data import IMAGENET_MEAN, IMAGENET_STD, Preprocessing, preprocess_frames
+from har.data import Preprocessing, preprocess_frames
 from har.frames import jpeg_round_trip
+from har.input_spec import IMAGENET_MEAN, IMAGENET_STD
 from har.predict import Predictor
 from har.preprocessing import eval_clips
 from har.serve import create_app

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from har.config import load_params
-from scratch_repo import run  # the same environment as the tiny run (one CPU thread)
+from scratch_repo import run  # the same environment as the tiny run (the default threads)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ INSTALL = "apt-get install -y chromium chromium-driver (.ci/run does this on CI)
 
 
 def browser_binaries() -> tuple[str, str]:
-    """(chromium, chromedriver). Missing on CI is a failure; locally a skip, as the README says
+    """(chromium, chromedriver). Missing on CI is a failure; locally a skip, as docs/serving.md says
     the browser is optional for development."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")

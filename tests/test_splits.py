@@ -2,8 +2,8 @@
 
 import pytest
 
-from har.splits import (Entry, SplitError, assert_disjoint_groups, carve_validation,
-                        read_class_index, read_list, read_ucf_split)
+from har.datasets.splits import Entry, SplitError, assert_disjoint_groups, carve_validation
+from har.datasets.ucf101 import read_class_index, read_list, read_ucf_split
 
 OFFICIAL_COUNTS = {1: (9537, 3783), 2: (9586, 3734), 3: (9624, 3696)}
 

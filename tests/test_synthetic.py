@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from har.config import SyntheticConfig
-from har.splits import assert_disjoint_groups, carve_validation, read_ucf_split
-from har.synthetic import MOTIONS, generate, group_style, render_clip
+from har.datasets.splits import assert_disjoint_groups, carve_validation
+from har.datasets.synthetic import MOTIONS, generate, group_style, render_clip
+from har.datasets.ucf101 import read_ucf_split
 
 SMALL = SyntheticConfig(classes=["MoveLeft", "MoveRight", "ZoomIn"], groups=25, clips_per_group=1,
                         min_frames=12, max_frames=16, width=64, height=48, fps=25)

@@ -2,7 +2,6 @@
 resuming a killed training, refusing another config's checkpoint, and two-process training."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +12,7 @@ import psutil
 import pytest
 import torch
 
-from har.config import load_params
-from scratch_repo import BIN, run, set_params
+from scratch_repo import run, set_params, stage_env
 
 METRICS_SCHEMA = {
     "input": {"frames", "eval_frames", "height", "width"},
@@ -40,10 +38,10 @@ def restore(tiny_repo):
     run(["dvc", "checkout", "-f", "-q"], tiny_repo)
 
 
-def kill_after_first_checkpoint(repo: Path, model: str) -> int:
+def kill_after_first_checkpoint(repo: Path, model: str, threads: int | None = None) -> int:
     """Start `python stages/train.py <model> 0`, SIGKILL it once an epoch's checkpoint exists;
     returns the checkpoint's epoch."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HAR_CPU_THREADS": "1"}
+    env = stage_env(threads)
     checkpoint = repo / "checkpoints" / model / "seed0" / "last.pt"
     with open(repo.parent / "killed.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "stages/train.py", model, "0"], cwd=repo, env=env,
@@ -172,31 +170,25 @@ def test_killed_training_resumes_to_the_same_result_and_another_configs_checkpoi
     assert all(len(rows) == EPOCHS + 1 for rows in clean_curves.values())  # header + epochs
 
 
-def test_two_gloo_processes_train_and_count_each_validation_video_once(restore):
+def test_two_gloo_processes_train_count_each_validation_video_once_and_resume_bitwise(restore):
     repo = restore
-    set_params(repo, models={"cnn3d": {"train": {"nproc": 2}}})
-    out = run(["dvc", "repro", "-s", "train@cnn3d-0", "evaluate@cnn3d-0"], repo).stdout
+    set_params(repo, models={"cnn3d": {"train": {"nproc": 2, "epochs": EPOCHS}}})
+    # One thread per process: two processes of two threads would fight over 2 cores.
+    # Directly, not through DVC, so that its run-cache cannot answer the resumed run below.
+    out = run([sys.executable, "stages/train.py", "cnn3d", "0"], repo, threads=1).stdout
     assert "on cpu x 2 processes" in out
-    epochs = load_params(repo / "params.yaml").train_config("cnn3d").epochs
-    assert epoch_lines(out) == list(range(1, epochs + 1))  # rank 0 alone prints (and writes)
-    ckpt = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
-    assert ckpt["processes"] == 2 and ckpt["val_videos"] == rows(repo, "val")
+    assert epoch_lines(out) == list(range(1, EPOCHS + 1))  # rank 0 alone prints (and writes)
+    clean = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
+    assert clean["processes"] == 2 and clean["val_videos"] == rows(repo, "val")
+    run([sys.executable, "stages/evaluate.py", "cnn3d", "0"], repo, threads=1)
     metrics = json.loads((repo / "metrics/cnn3d/seed0.json").read_text())
     for section, keys in METRICS_SCHEMA.items():
         assert keys <= set(metrics[section]), section
     assert metrics["test"]["videos"] == rows(repo, "test")
     assert not list(repo.rglob(".*.tmp"))  # no second writer left a temporary behind
 
-
-def test_two_process_training_killed_mid_run_resumes_bitwise(restore):
-    repo = restore
-    set_params(repo, models={"cnn3d": {"train": {"nproc": 2, "epochs": EPOCHS}}})
-    # Directly, not through DVC, so that its run-cache cannot answer the resumed run below.
-    run([sys.executable, "stages/train.py", "cnn3d", "0"], repo)
-    clean = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
-    assert clean["processes"] == 2
-    done = kill_after_first_checkpoint(repo, "cnn3d")
-    out = run(["dvc", "repro", "-s", "train@cnn3d-0"], repo).stdout
+    done = kill_after_first_checkpoint(repo, "cnn3d", threads=1)
+    out = run(["dvc", "repro", "-s", "train@cnn3d-0"], repo, threads=1).stdout
     assert f"checkpoints/cnn3d/seed0/last.pt: resuming after epoch {done}" in out, out
     assert epoch_lines(out) == list(range(done + 1, EPOCHS + 1))
     resumed = torch.load(repo / "models/cnn3d/seed0/model.pt", weights_only=True)
@@ -218,20 +210,19 @@ def queue_workers(repo: Path) -> list:
     return found
 
 
-def test_two_queued_experiments_run_and_report_their_metrics(tiny_repo):
+def test_a_queued_experiment_runs_and_reports_its_metrics(tiny_repo):
     import psutil
 
     repo = tiny_repo
     commit_results(repo)  # queued experiments start from the last commit
-    for lr in ("0.002", "0.003"):
-        # Only aggregate@cnn3d and what it needs: the other models are not part of the question.
-        run(["dvc", "exp", "run", "--queue", "-n", f"lr{lr[-1]}", "-S",
-             f"+models.cnn3d.train.lr={lr}", "aggregate@cnn3d"], repo)
+    # One experiment: a second would only run the same queue again. Only aggregate@cnn3d and
+    # what it needs: the other models are not part of the question.
+    run(["dvc", "exp", "run", "--queue", "-n", "lr2", "-S", "+models.cnn3d.train.lr=0.002",
+         "aggregate@cnn3d"], repo)
     with open(repo.parent / "queue.log", "w") as log:
         # Redirected: the worker it starts keeps stdout open, so a pipe would never close.
         subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=repo, stdout=log,
-                       stderr=subprocess.STDOUT, env={**os.environ, "HAR_CPU_THREADS": "1",
-                       "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}, check=True)
+                       stderr=subprocess.STDOUT, env=stage_env(), check=True)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -239,7 +230,7 @@ def test_two_queued_experiments_run_and_report_their_metrics(tiny_repo):
             if "Queued" not in status and "Running" not in status:
                 break
             time.sleep(2)
-        assert status.count("Success") == 2, status
+        assert status.count("Success") == 1, status
     finally:
         workers = queue_workers(repo)
         for proc in workers:
@@ -250,11 +241,10 @@ def test_two_queued_experiments_run_and_report_their_metrics(tiny_repo):
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     baseline = next(r for r in shown if r["rev"] != "workspace")
     exps = {e["name"]: e["revs"][0] for e in baseline["experiments"] or []}
-    assert {"lr2", "lr3"} <= set(exps)
-    for name, lr in (("lr2", 0.002), ("lr3", 0.003)):
-        data = exps[name]["data"]
-        assert data["params"]["params.yaml"]["data"]["models"]["cnn3d"]["train"]["lr"] == lr
-        assert data["metrics"]["metrics/cnn3d.json"]["data"]["test_videos"] == rows(repo, "test")
+    assert "lr2" in exps
+    data = exps["lr2"]["data"]
+    assert data["params"]["params.yaml"]["data"]["models"]["cnn3d"]["train"]["lr"] == 0.002
+    assert data["metrics"]["metrics/cnn3d.json"]["data"]["test_videos"] == rows(repo, "test")
     table = run(["dvc", "exp", "show", "--only-changed", "--md"], repo).stdout  # the README's
     row = next(line for line in table.splitlines() if "[lr2]" in line)
     assert "Success" in row and "0.002" in row

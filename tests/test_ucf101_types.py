@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from har.splits import read_class_index
+from har.datasets.ucf101 import read_class_index
 from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types
 
 ROOT = Path(__file__).resolve().parents[1]

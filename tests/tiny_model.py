@@ -1,6 +1,6 @@
 """A tiny trained checkpoint for the prediction and serving tests, made the pipeline's way.
 
-Synthetic clips (har.synthetic) -> AVI files -> the extract stage's code (frames files
+Synthetic clips (har.datasets.synthetic) -> AVI files -> the extract stage's code (frames files
 and manifest) -> ClipDataset training of a small cnn3d -> a checkpoint dict in the
 train stage's format. No `dvc repro` output is needed, and it takes seconds.
 """
@@ -15,11 +15,11 @@ import torch
 
 from har.config import SyntheticConfig
 from har.data import ClipDataset, Preprocessing
+from har.datasets.synthetic import encode_avi, group_style, render_clip
 from har.engine import make_loader, seed_everything, train_one_epoch
 from har.extract import ExtractSettings, extract_all
 from har.fileio import read_csv
 from har.models import count_parameters, create_model, get_entry
-from har.synthetic import encode_avi, group_style, render_clip
 
 # Three classes from different pairs: separable in a few epochs by a tiny model.
 CLASSES = ["FadeIn", "MoveLeft", "MoveUp"]

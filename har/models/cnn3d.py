@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from har.input_spec import crop_hw
+from har.input_spec import CropHW
+from har.models.registry import register_model
 from har.models.sources import CRNN_PAPER
-from har.models.registry import Crop, register_model
 
 
 class CNN3D(nn.Module):
@@ -16,10 +16,10 @@ class CNN3D(nn.Module):
     Input (N, C, T, H, W). Pooling is 2x2x2, but never below one frame: with the
     short clips of the default profile, time would otherwise collapse to zero. The
     first FC layer takes the flattened features, so it is sized for exactly `frames`
-    frames of `crop` (a side, or (height, width)): no other input fits.
+    frames of `crop` (height, width): no other input fits.
     """
 
-    def __init__(self, num_classes: int, frames: int, crop: Crop,
+    def __init__(self, num_classes: int, frames: int, crop: CropHW,
                  channels: tuple[int, int] = (64, 128), fc: tuple[int, int] = (2048, 2048),
                  dropout: float = 0.5):
         super().__init__()
@@ -35,7 +35,7 @@ class CNN3D(nn.Module):
                        nn.MaxPool3d((pool_t, 2, 2))]
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
-            flat = self.features(torch.zeros(1, 3, frames, *crop_hw(crop))).numel()
+            flat = self.features(torch.zeros(1, 3, frames, *crop)).numel()
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(flat, fc[0]), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -49,6 +49,6 @@ class CNN3D(nn.Module):
 
 @register_model(family="3d-cnn", layout="NCTHW", source=f"{CRNN_PAPER}: 3D CNN",
                 fixed_frames=True)
-def cnn3d(num_classes: int, frames: int, crop: Crop, channels=(64, 128), fc=(2048, 2048),
+def cnn3d(num_classes: int, frames: int, crop: CropHW, channels=(64, 128), fc=(2048, 2048),
           dropout: float = 0.5) -> nn.Module:
     return CNN3D(num_classes, frames, crop, tuple(channels), tuple(fc), dropout)

@@ -6,20 +6,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from har.input_spec import crop_hw
-from har.models.sources import CRNN_PAPER
-from har.models.registry import Crop, register_model
+from har.input_spec import CropHW
+from har.models.registry import register_model
 from har.models.sequence import last_valid_output, masked_mean
+from har.models.sources import CRNN_PAPER
 
 
 class FrameEncoder(nn.Module):
     """4 conv layers (stride 2, BN, ReLU), then FC layers down to an embedding per frame.
 
     The first FC layer takes the flattened feature map, so it is sized for frames of
-    `crop` (a side, or (height, width)); the clip length is free.
+    `crop` (height, width); the clip length is free.
     """
 
-    def __init__(self, crop: Crop, channels=(32, 64, 128, 256), kernels=(5, 3, 3, 3),
+    def __init__(self, crop: CropHW, channels=(32, 64, 128, 256), kernels=(5, 3, 3, 3),
                  fc=(1024, 768), embed: int = 512, dropout: float = 0.3, fc_norm: bool = True):
         super().__init__()
         layers, cin = [], 3
@@ -29,7 +29,7 @@ class FrameEncoder(nn.Module):
             cin = cout
         self.conv = nn.Sequential(*layers)
         with torch.no_grad():
-            flat = self.conv(torch.zeros(1, 3, *crop_hw(crop))).numel()
+            flat = self.conv(torch.zeros(1, 3, *crop)).numel()
         dims = [flat, *fc]
         mlp = []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -63,7 +63,7 @@ class LSTMDecoder(nn.Module):
 
 
 class CRNN(nn.Module):
-    def __init__(self, num_classes: int, crop: Crop, channels, kernels, fc, embed, dropout,
+    def __init__(self, num_classes: int, crop: CropHW, channels, kernels, fc, embed, dropout,
                  fc_norm: bool, lstm_hidden: int, lstm_layers: int, head: int):
         super().__init__()
         self.encoder = FrameEncoder(crop, channels, kernels, fc, embed, dropout, fc_norm)
@@ -77,7 +77,7 @@ class CRNN(nn.Module):
 class FrameAverage(nn.Module):
     """The same encoder, averaged over time: it sees the set of frames, not their order."""
 
-    def __init__(self, num_classes: int, crop: Crop, channels, kernels, fc, embed, dropout,
+    def __init__(self, num_classes: int, crop: CropHW, channels, kernels, fc, embed, dropout,
                  fc_norm: bool, head: int):
         super().__init__()
         self.encoder = FrameEncoder(crop, channels, kernels, fc, embed, dropout, fc_norm)
@@ -89,7 +89,7 @@ class FrameAverage(nn.Module):
 
 
 @register_model(family="c-rnn", layout="NTCHW", source=f"{CRNN_PAPER}: CNN encoder + LSTM decoder")
-def crnn(num_classes: int, frames: int, crop: Crop, channels=(32, 64, 128, 256),
+def crnn(num_classes: int, frames: int, crop: CropHW, channels=(32, 64, 128, 256),
          kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
          fc_norm: bool = True, lstm_hidden: int = 512, lstm_layers: int = 3,
          head: int = 256) -> nn.Module:
@@ -98,7 +98,7 @@ def crnn(num_classes: int, frames: int, crop: Crop, channels=(32, 64, 128, 256),
 
 
 @register_model(family="c-rnn", layout="NTCHW", source="ours: order-agnostic baseline")
-def frame_avg(num_classes: int, frames: int, crop: Crop, channels=(32, 64, 128, 256),
+def frame_avg(num_classes: int, frames: int, crop: CropHW, channels=(32, 64, 128, 256),
               kernels=(5, 3, 3, 3), fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
               fc_norm: bool = True, head: int = 256) -> nn.Module:
     return FrameAverage(num_classes, crop, tuple(channels), tuple(kernels), tuple(fc), embed,

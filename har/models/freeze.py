@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from har.errors import InputError
+
 
 def weight_layers(module: nn.Module) -> list[nn.Module]:
     """Modules that own parameters directly, in registration order."""
@@ -25,7 +27,7 @@ def train_last_layers(module: nn.Module, n: int) -> None:
     """Freeze every weight layer of `module` except the last `n`."""
     layers = weight_layers(module)
     if not 0 <= n <= len(layers):
-        raise ValueError(f"cannot keep {n} trainable layers: the module has {len(layers)}")
+        raise InputError(f"cannot keep {n} trainable layers: the module has {len(layers)}")
     for i, layer in enumerate(layers):
         for p in layer.parameters(recurse=False):
             p.requires_grad_(i >= len(layers) - n)

@@ -15,7 +15,8 @@ from typing import Callable
 from torch import nn
 
 from har.config import ConfigError, Params
-from har.input_spec import IMAGENET_MEAN, IMAGENET_STD, Crop, crop_hw
+from har.errors import InputError
+from har.input_spec import Crop, IMAGENET_MEAN, IMAGENET_STD, crop_hw
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def get_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
+        raise InputError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
 
 
 def create_model(name: str, num_classes: int, frames: int, crop: Crop, **cfg) -> nn.Module:
@@ -72,17 +73,18 @@ def create_model(name: str, num_classes: int, frames: int, crop: Crop, **cfg) ->
     Unknown keyword arguments are an error naming the model.
     """
     entry = get_entry(name)
+    crop = crop_hw(crop)  # the one place: every model's constructor gets (height, width)
     if entry.fixed_input:
         need_frames, need_side = entry.fixed_input
-        if (frames, crop_hw(crop)) != (need_frames, (need_side, need_side)):
-            h, w = crop_hw(crop)
-            raise ValueError(f"model {name!r} needs {need_frames} frames of {need_side}x{need_side}, "
+        if (frames, crop) != (need_frames, (need_side, need_side)):
+            h, w = crop
+            raise InputError(f"model {name!r} needs {need_frames} frames of {need_side}x{need_side}, "
                              f"got {frames} of {h}x{w} (height x width)")
     accepted = inspect.signature(entry.build).parameters
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:
         options = [p for p in accepted if p not in ("num_classes", "frames", "crop")]
-        raise ValueError(f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
+        raise InputError(f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
                          f"accepted: {', '.join(options)}")
     return entry.build(num_classes=num_classes, frames=frames, crop=crop, **cfg)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.errors import InputError
+from har.input_spec import CropHW
 from har.models.crnn import LSTMDecoder
 from har.models.features import FrameEncoderModel
 from har.models.freeze import freeze
 from har.models.pretrained import load_pretrained
+from har.models.registry import register_model
 from har.models.sources import CRNN_PAPER
-from har.models.registry import Crop, register_model
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 
@@ -21,9 +23,9 @@ def resnet_trunk(depth: int, pretrained: bool, freeze_what: str = "none") -> tup
     freeze_what="backbone" freezes all of it ("none" trains it).
     """
     if depth not in RESNET_DEPTHS:
-        raise ValueError(f"resnet depth must be one of {RESNET_DEPTHS}, got {depth}")
+        raise InputError(f"resnet depth must be one of {RESNET_DEPTHS}, got {depth}")
     if freeze_what not in ("none", "backbone"):
-        raise ValueError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
+        raise InputError(f"freeze must be 'none' or 'backbone', got {freeze_what!r}")
     import torchvision.models  # here, not at the top: see har/models/video.py's _resnet3d
 
     net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
@@ -62,7 +64,7 @@ class ResNetCRNN(FrameEncoderModel):
 @register_model(family="c-rnn", layout="NTCHW",
                 source=f"{CRNN_PAPER}: ResNet-101 encoder + LSTM decoder",
                 weights=lambda o: f"resnet{o['depth']}")
-def resnet_crnn(num_classes: int, frames: int, crop: Crop, depth: int = 101, pretrained: bool = False,
+def resnet_crnn(num_classes: int, frames: int, crop: CropHW, depth: int = 101, pretrained: bool = False,
                 freeze: str = "none", fc=(1024, 768), embed: int = 512, dropout: float = 0.3,
                 lstm_hidden: int = 512, lstm_layers: int = 3, head: int = 256) -> nn.Module:
     return ResNetCRNN(num_classes, depth, pretrained, freeze, tuple(fc), embed, dropout,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.errors import InputError
+from har.input_spec import CropHW
 from har.models.features import FrameEncoderModel
 from har.models.freeze import train_last_layers
 from har.models.pretrained import load_pretrained
-from har.models.registry import Crop, register_model
+from har.models.registry import register_model
 from har.models.sequence import last_valid_output
 from har.models.sources import TD_REPORT
 
@@ -76,24 +78,24 @@ class TimeDistributedRNN(FrameEncoderModel):
         super().__init__()
         if encoder == "scratch":
             if pretrained:
-                raise ValueError("td_scratch_*: the scratch encoder has no pretrained weights")
+                raise InputError("td_scratch_*: the scratch encoder has no pretrained weights")
             self.encoder = ScratchEncoder(tuple(scratch_channels))
         elif encoder == "mobilenet":
             self.encoder = mobilenet_encoder(pretrained)
         elif encoder == "resnet152":
             self.encoder = resnet152_encoder(pretrained)
         else:
-            raise ValueError(f"encoder must be scratch, mobilenet or resnet152, got {encoder!r}")
+            raise InputError(f"encoder must be scratch, mobilenet or resnet152, got {encoder!r}")
         if trainable_layers is None:
             trainable_layers = TRAINABLE_LAYERS.get(encoder)
         elif encoder == "scratch":
-            raise ValueError("td_scratch_*: trainable_layers applies to pretrained encoders only")
+            raise InputError("td_scratch_*: trainable_layers applies to pretrained encoders only")
         if trainable_layers is not None:
             # 0 freezes the whole encoder: its outputs can then be cached (features stage).
             train_last_layers(self.encoder, trainable_layers)
         rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(head)
         if rnn is None:
-            raise ValueError(f"head must be lstm or gru, got {head!r}")
+            raise InputError(f"head must be lstm or gru, got {head!r}")
         self.rnn = rnn(self.encoder.out_dim, units, batch_first=True)
         dims, layers = [units, *dense], []
         for a, b in zip(dims[:-1], dims[1:]):
@@ -105,7 +107,7 @@ class TimeDistributedRNN(FrameEncoderModel):
 
 
 def _build(encoder: str, head: str):
-    def build(num_classes: int, frames: int, crop: Crop, pretrained: bool = False, units: int = 128,
+    def build(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False, units: int = 128,
               dense=(1024, 512, 128, 64), dropout: float = 0.5,
               scratch_channels=(64, 128, 256, 512), trainable_layers: int | None = None) -> nn.Module:
         """trainable_layers: None keeps the report's rule (mobilenet 9, resnet152 24)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.input_spec import CropHW
 from har.models.features import FrameEncoderModel
-from har.models.registry import Crop, register_model
+from har.models.registry import register_model
 from har.models.resnet_crnn import resnet_trunk
 from har.models.sequence import masked_mean
 
@@ -29,6 +30,6 @@ class TSN(FrameEncoderModel):
 
 @register_model(family="tsn", layout="NTCHW", source="TSN (Wang et al. 2016), the standard baseline",
                 weights=lambda o: f"resnet{o['depth']}")
-def tsn(num_classes: int, frames: int, crop: Crop, depth: int = 50, pretrained: bool = False,
+def tsn(num_classes: int, frames: int, crop: CropHW, depth: int = 50, pretrained: bool = False,
         freeze: str = "none", dropout: float = 0.5) -> nn.Module:
     return TSN(num_classes, depth, pretrained, freeze, dropout)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from har.errors import InputError
+from har.input_spec import CropHW
 from har.models.pretrained import load_pretrained
-from har.models.registry import Crop, register_model
+from har.models.registry import register_model
 
 KINETICS = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
 FAMILY = "torchvision-video"
@@ -24,7 +26,7 @@ _SWIN3D_T = {"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24
 
 def _require_default_size(name: str, pretrained: bool, given: dict, default: dict) -> None:
     if pretrained and given != default:
-        raise ValueError(f"{name}: pretrained weights exist only for the full-size model "
+        raise InputError(f"{name}: pretrained weights exist only for the full-size model "
                          f"({default}); got {given}. Use pretrained: false for a reduced one.")
 
 
@@ -61,28 +63,28 @@ def _resnet3d(name: str, num_classes: int, pretrained: bool, layers) -> nn.Modul
 
 @register_model(family=FAMILY, layout="NCTHW", source="Tran et al. 2018 (R3D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], weights=lambda o: "r3d_18")
-def r3d_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
+def r3d_18(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False,
            layers=(2, 2, 2, 2)) -> nn.Module:
     return _resnet3d("r3d_18", num_classes, pretrained, layers)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Tran et al. 2018 (MC3), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], weights=lambda o: "mc3_18")
-def mc3_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
+def mc3_18(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False,
            layers=(2, 2, 2, 2)) -> nn.Module:
     return _resnet3d("mc3_18", num_classes, pretrained, layers)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Tran et al. 2018 (R(2+1)D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], weights=lambda o: "r2plus1d_18")
-def r2plus1d_18(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
+def r2plus1d_18(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False,
                 layers=(2, 2, 2, 2)) -> nn.Module:
     return _resnet3d("r2plus1d_18", num_classes, pretrained, layers)
 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Xie et al. 2018 (S3D), torchvision, Kinetics-400",
                 mean=KINETICS[0], std=KINETICS[1], min_input=(8, 64), weights=lambda o: "s3d")
-def s3d(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> nn.Module:
+def s3d(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False) -> nn.Module:
     from torchvision.models.video import s3d as torchvision_s3d
 
     net = torchvision_s3d(weights=None)
@@ -95,7 +97,7 @@ def s3d(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> 
 
 @register_model(family=FAMILY, layout="NCTHW", source="Li et al. 2022 (MViTv2), torchvision, Kinetics-400",
                 mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), fixed_input=(16, 224), weights=lambda o: "mvit_v2_s")
-def mvit_v2_s(num_classes: int, frames: int, crop: Crop, pretrained: bool = False) -> nn.Module:
+def mvit_v2_s(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False) -> nn.Module:
     # Its relative position tables are sized for 16x224x224 at construction, and
     # torchvision's builder hard-codes that size: no reduced variant.
     from torchvision.models.video import mvit_v2_s as torchvision_mvit_v2_s
@@ -105,7 +107,7 @@ def mvit_v2_s(num_classes: int, frames: int, crop: Crop, pretrained: bool = Fals
 
 @register_model(family=FAMILY, layout="NCTHW", source="Liu et al. 2022 (Video Swin), torchvision, Kinetics-400",
                 weights=lambda o: "swin3d_t")
-def swin3d_t(num_classes: int, frames: int, crop: Crop, pretrained: bool = False,
+def swin3d_t(num_classes: int, frames: int, crop: CropHW, pretrained: bool = False,
              embed_dim: int = 96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
              window_size=(8, 7, 7)) -> nn.Module:
     size = {"embed_dim": embed_dim, "depths": list(depths), "num_heads": list(num_heads),

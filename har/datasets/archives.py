@@ -48,6 +48,8 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+from har.errors import HarError
+
 RAR4_MAGIC = b"Rar!\x1a\x07\x00"
 RAR5_MAGIC = b"Rar!\x1a\x07\x01\x00"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -70,7 +72,7 @@ _FSREDIR_NONE = 0
 _REDIR_NAME_CHARS = 1024
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(HarError, RuntimeError):
     """An archive cannot be (safely) extracted; the message names the archive."""
 
 

@@ -37,7 +37,7 @@ Measured on the split files (split 1; splits 2 and 3 are alike):
   Return_of_the_King on both sides). Official HMDB51 test accuracy therefore
   includes some scene leakage; we only make sure validation does not add more.
 
-With these groups, `har.splits.carve_validation(train, 0.15, seed)` moves 140 of
+With these groups, `har.datasets.splits.carve_validation(train, 0.15, seed)` moves 140 of
 the 931 train groups of split 1 (479 to 507 clips for seeds 0-2) to validation; every
 class keeps train clips, while up to 3 classes get no validation clip.
 """
@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from har.splits import Entry, SplitError, read_split_text
+from har.datasets.splits import Entry, SplitError, read_split_text
 
 NUM_CLASSES = 51
 SPLITS = (1, 2, 3)

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from har.config import SyntheticConfig
+from har.errors import InputError
 from har.fileio import atomic_path, write_text
 from har.video import VideoError, ffmpeg_exe
 
@@ -202,13 +203,13 @@ def write_split_files(split_dir: Path, classes: list[str], videos: list[tuple[st
 def validate(cfg: SyntheticConfig) -> None:
     unknown = [c for c in cfg.classes if c not in MOTIONS]
     if unknown:
-        raise ValueError(f"params.yaml: dataset.synthetic.classes: unknown {unknown}; "
+        raise InputError(f"params.yaml: dataset.synthetic.classes: unknown {unknown}; "
                          f"available: {', '.join(MOTIONS)}")
     if cfg.groups < TEST_GROUPS_PER_SPLIT * 3:
-        raise ValueError(f"params.yaml: dataset.synthetic.groups must be at least 21 so that "
+        raise InputError(f"params.yaml: dataset.synthetic.groups must be at least 21 so that "
                          f"all three official splits have test groups, got {cfg.groups}")
     if not 2 <= cfg.min_frames <= cfg.max_frames:
-        raise ValueError("params.yaml: dataset.synthetic needs 2 <= min_frames <= max_frames")
+        raise InputError("params.yaml: dataset.synthetic needs 2 <= min_frames <= max_frames")
 
 
 def generate(out_dir: Path, cfg: SyntheticConfig, seed: int, workers: int = 2) -> int:

@@ -10,30 +10,18 @@ folder `HandstandPushups` holds files named `v_HandStandPushups_*`.
 
 from __future__ import annotations
 
-import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from har.datasets.splits import Entry, SplitError, split_lines
+
 GROUP_RE = re.compile(r"_g(\d+)_c(\d+)$")
-
-
-class SplitError(ValueError):
-    """A split file is malformed or inconsistent."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    video: str  # "<Class>/v_<Name>_gGG_cCC" (no extension): the id used everywhere
-    path: str  # as written in the list, e.g. "<Class>/v_..._c01.avi"
-    label: int  # 0-based
-    group: str  # "g08": clips of one group come from one recording
 
 
 def read_class_index(path: Path) -> list[str]:
     """Class names in label order (label 0 first)."""
     classes: dict[int, str] = {}
-    for n, line in enumerate(_lines(path), 1):
+    for n, line in enumerate(split_lines(path), 1):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
             raise SplitError(f"{path}:{n}: expected '<id> <ClassName>', got {line!r}")
@@ -57,7 +45,7 @@ def read_list(path: Path, classes: list[str]) -> list[Entry]:
     """Parse a trainlist or testlist; labels are checked against the folder when present."""
     index = {name: i for i, name in enumerate(classes)}
     entries = []
-    for n, line in enumerate(_lines(path), 1):
+    for n, line in enumerate(split_lines(path), 1):
         parts = line.split()
         if len(parts) not in (1, 2) or "/" not in parts[0]:
             raise SplitError(f"{path}:{n}: expected '<Class>/<video>.avi [label]', got {line!r}")
@@ -87,42 +75,3 @@ def read_ucf_split(split_dir: Path, split: int) -> tuple[list[str], list[Entry],
     return classes, train, test
 
 
-def carve_validation(train: list[Entry], val_fraction: float, seed: int
-                     ) -> tuple[list[Entry], list[Entry]]:
-    """Move whole groups (never single clips) from train to validation.
-
-    Clips of one group share actor and scene; splitting them would let validation
-    reward memorising the scene, and model selection would be optimistic.
-    """
-    groups = sorted({e.group for e in train})
-    if len(groups) < 2:
-        raise SplitError(f"cannot carve validation by group: training has {len(groups)} group(s)")
-    n_val = min(len(groups) - 1, max(1, round(len(groups) * val_fraction)))
-    val_groups = set(random.Random(seed).sample(groups, n_val))
-    return ([e for e in train if e.group not in val_groups],
-            [e for e in train if e.group in val_groups])
-
-
-def assert_disjoint_groups(sets: dict[str, list[Entry]]) -> None:
-    seen: dict[str, str] = {}
-    for name, entries in sets.items():
-        for group in sorted({e.group for e in entries}):
-            if group in seen:
-                raise SplitError(f"group {group} is in both {seen[group]} and {name}: "
-                                 "clips of one recording must stay in one set")
-            seen[group] = name
-
-
-def read_split_text(path: Path) -> str:
-    """A split file's text, or a SplitError naming the file (missing, or not text)."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SplitError(f"{path}: split file not found") from None
-    except UnicodeDecodeError as e:
-        raise SplitError(f"{path}: not a text file ({e})") from None
-
-
-def _lines(path: Path) -> list[str]:
-    # splitlines() handles the official CRLF endings as well as LF.
-    return [line.strip() for line in read_split_text(path).splitlines() if line.strip()]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from har.folder_dataset import read_folder_split
-from har.hmdb51 import read_hmdb51_split
-from har.splits import Entry, read_ucf_split
+from har.datasets.folder import read_folder_split
+from har.datasets.hmdb51 import read_hmdb51_split
+from har.datasets.splits import Entry
+from har.datasets.ucf101 import read_ucf_split
+from har.errors import InputError
 
 
 def read_dataset_split(name: str, splits_dir: Path, split: int
@@ -22,14 +24,14 @@ def read_dataset_split(name: str, splits_dir: Path, split: int
         return read_hmdb51_split(splits_dir, split)
     if name == "folder":
         return read_folder_split(splits_dir)
-    raise ValueError(f"dataset.name {name!r}: no split reader")
+    raise InputError(f"dataset.name {name!r}: no split reader")
 
 
 def test_shares_groups_with_train(name: str) -> bool:
     """Whether the official test set may hold groups that train also holds.
 
     Only HMDB51's does: its split keeps (class, source name) pairs apart, not source
-    films (har/hmdb51.py measured 495 of 1530 test clips of split 1 sharing a film
+    films (har/datasets/hmdb51.py measured 495 of 1530 test clips of split 1 sharing a film
     with train). That is the protocol, so it is reported, not refused; validation,
     which is ours, never shares a group with train.
     """

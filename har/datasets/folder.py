@@ -59,8 +59,9 @@ import warnings
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
+from har.datasets.splits import Entry, SplitError, assert_disjoint_groups
+from har.errors import InputError
 from har.fileio import atomic_path
-from har.splits import Entry, SplitError, assert_disjoint_groups
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 DEFAULT_GROUP_REGEX = r"_g(\d+)_"
@@ -168,7 +169,7 @@ def make_folder_split(root: Path, *, group_regex: str = DEFAULT_GROUP_REGEX,
                       ) -> tuple[list[str], list[Entry], list[Entry]]:
     """(classes, train, test): a stratified, group-aware, deterministic split of `root`."""
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        raise InputError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     pattern = re.compile(group_regex)
     paths = scan_folder(root, extensions)
     classes = sorted({p.split("/")[0] for p in paths})

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from har.config import ArchiveSource
 from har.download import fetch, url_file_name
+from har.errors import InputError
 from har.fileio import write_json
 
 RECORD = "current.json"
 
 
-class ArchiveStoreError(ValueError):
+class ArchiveStoreError(InputError):
     """The params name archives that cannot be stored side by side."""
 
 

@@ -2,9 +2,9 @@
 
     data/raw/videos/<class>/<video file>   every video of the dataset, and nothing else
     data/raw/splits/                       the split files, in the dataset's own format:
-        synthetic, ucf101   classInd.txt, trainlist0k.txt, testlist0k.txt (har.splits)
-        hmdb51              <class>_test_split<k>.txt, 153 files (har.hmdb51)
-        folder              classes.csv, split.csv (har.folder_dataset)
+        synthetic, ucf101   classInd.txt, trainlist0k.txt, testlist0k.txt (har.datasets.ucf101)
+        hmdb51              <class>_test_split<k>.txt, 153 files (har.datasets.hmdb51)
+        folder              classes.csv, split.csv (har.datasets.folder)
 
 Archives are unpacked by the split files, not by their folder layout: every video
 the three official splits name is looked up by its file name anywhere in the
@@ -33,14 +33,16 @@ import stat
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-from har import synthetic
-from har.archive_store import fetch_archives, record_archives
-from har.archives import extract, extract_nested
 from har.config import DatasetConfig
+from har.datasets import synthetic
+from har.datasets.archive_store import fetch_archives, record_archives
+from har.datasets.archives import extract, extract_nested
+from har.datasets.folder import make_folder_split, write_folder_split
+from har.datasets.hmdb51 import read_hmdb51_file, read_hmdb51_split
+from har.datasets.splits import Entry
+from har.datasets.ucf101 import read_ucf_split
+from har.errors import InputError
 from har.fileio import atomic_dir
-from har.folder_dataset import make_folder_split, write_folder_split
-from har.hmdb51 import read_hmdb51_file, read_hmdb51_split
-from har.splits import Entry, read_ucf_split
 
 OFFICIAL_SPLITS = (1, 2, 3)
 UCF101_SPLIT_FILES = ("classInd.txt",) + tuple(f"{kind}list{k:02d}.txt" for kind in ("train", "test")
@@ -48,7 +50,7 @@ UCF101_SPLIT_FILES = ("classInd.txt",) + tuple(f"{kind}list{k:02d}.txt" for kind
 HMDB51_SPLIT_FILE = re.compile(r".+_test_split[123]\.txt")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """An archive or folder does not hold the dataset its split files describe."""
 
 
@@ -56,7 +58,7 @@ def prepare_raw(ds: DatasetConfig, store: Path, raw: Path, *, workers: int = 1,
                 progress: bool = True) -> list[str]:
     """Fill `raw` (videos/ and splits/) for dataset `ds.name`; returns lines to print.
 
-    Archives are fetched into `store` (see har.archive_store) and verified before
+    Archives are fetched into `store` (see har.datasets.archive_store) and verified before
     anything is unpacked. `raw` is replaced only once the new one is complete.
     """
     if ds.name in ("ucf101", "hmdb51"):

@@ -1,0 +1,14 @@
+"""The project's benchmarks: one module per section, each also a command.
+
+Run them as modules from the project root (which puts the root on sys.path, so
+`benchmarks` and `har` import without any path setup of their own):
+
+    python -m benchmarks.run [--quick] [--only SECTION[,SECTION]]   # every section, one table
+    python -m benchmarks.extraction [--quick] [--json PATH]         # one section on its own
+    python -m benchmarks.gpu --quick                                # the GPU check (gpu.py)
+
+benchmarks/README.md lists every module and its options. Importing a module runs nothing:
+each one's command line is behind `if __name__ == "__main__":`, and `run(quick, repeats,
+...) -> dict` and `format_table(result)` are what benchmarks.run calls in-process.
+benchmarks.common holds what they share.
+"""
