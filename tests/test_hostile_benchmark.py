@@ -1,23 +1,17 @@
-"""benchmarks/hostile_memory.py --quick: peak RSS of extract and predict per input, hostile
-beside normal (figures printed for the README, never asserted)."""
+"""benchmarks.hostile_memory --quick: peak RSS of extract and predict per input, hostile
+beside normal, and `har serve`'s RSS under a fuzz of bad uploads (figures printed for the
+README, never asserted; the server's answers are: no 5xx, every answer JSON)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "hostile_memory.py"
+from benchmark_cli import run_benchmark
 
 
 def test_quick_run_reports_every_input_and_the_refusals(tmp_path):
-    spec = importlib.util.spec_from_file_location("benchmarks_hostile_memory", BENCHMARK)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
     out = tmp_path / "hostile.json"
-    assert bench.main(["--quick", "--json", str(out)]) == 0
+    done = run_benchmark("hostile_memory", "--quick", "--json", out)
     result = json.loads(out.read_text())
     assert result["benchmark"] == "hostile_memory" and result["quick"] is True
     rows = {r["input"]: r for r in result["rows"]}
@@ -30,4 +24,23 @@ def test_quick_run_reports_every_input_and_the_refusals(tmp_path):
         assert row["predict"]["exit"] == (2 if refused else 0), row
     assert "aspect ratio" in rows["thin"]["extract"]["error"]
     assert "pixel budget" in rows["huge"]["predict"]["message"]
-    assert "| worst_ok |" in bench.format_table(result)
+    assert "| worst_ok |" in done.stdout  # the table
+
+    server = result["server"]
+    kinds = server["kinds"]
+    assert server["requests"] == sum(k["sent"] for k in kinds.values()) >= 30
+    assert {"thin.mp4", "huge.mp4", "worst_ok.mp4", "cut_clip.avi", "garbage.mp4", "empty.avi",
+            "clip.txt", "oversize.mp4"} <= set(kinds)
+    assert server["server_5xx"] == server["no_answer"] == server["not_json"] == 0, server["problems"]
+    assert server["failures"] == 0 and server["problems"] == [] and server["server_alive"]
+    for status in (s for k in kinds.values() for s in k["statuses"]):
+        assert status == "200" or 400 <= int(status) < 500
+    assert kinds["oversize.mp4"]["statuses"] == {"413": kinds["oversize.mp4"]["sent"]}
+    assert kinds["empty.avi"]["statuses"] == {"422": kinds["empty.avi"]["sent"]}
+    assert "empty.avi" in kinds["empty.avi"]["error"]  # the answer names the upload
+    assert kinds["clip.txt"]["statuses"] == {"200": kinds["clip.txt"]["sent"]}  # decoded, not named
+    rss = server["rss_mb"]
+    assert set(rss) >= {"loaded", "after_valid", "after_fuzz", "peak"}
+    assert all(isinstance(v, float) and v > 20 for v in rss.values()), rss
+    assert rss["peak"] >= max(v for k, v in rss.items() if k != "peak")  # VmHWM: the high-water mark
+    assert "har serve" in done.stdout and "after the fuzz" in done.stdout and "failures" in done.stdout
