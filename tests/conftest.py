@@ -10,16 +10,24 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 
 
-# pytest runs on two workers (pyproject.toml: -n 2, --dist loadgroup). The tests that share the
-# tiny `dvc repro` (the `tiny_repo` fixture, built once per worker that asks for it, minutes)
-# go to one worker together; the other worker takes everything else meanwhile.
+# pytest runs on two workers (pyproject.toml: -n 2, --dist loadgroup), a group at a time. The
+# tests that share the tiny `dvc repro` (the `tiny_repo` fixture, minutes) form one group, so
+# it is built once; every other test is grouped with its file, so that a file's module-scoped
+# fixtures (a UCF101 repro, a benchmark run) are built once too. One worker takes the tiny
+# group while the other works through the files.
 SHARED_REPRO = {"tiny_repo", "restore"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
+    first = []
     for item in items:
-        if SHARED_REPRO & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("tiny_repo"))
+        shared = SHARED_REPRO & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.xdist_group("tiny_repo" if shared else item.path.name))
+        first.append(not shared)
+    # The longest group first (a stable sort keeps each file's order): it is the run's
+    # critical path, so it must not wait behind the files.
+    items[:] = [item for _, item in sorted(zip(first, items), key=lambda pair: pair[0])]
 
 
 @pytest.fixture(scope="session")
