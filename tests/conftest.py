@@ -10,24 +10,34 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 
 
-# pytest runs on two workers (pyproject.toml: -n 2, --dist loadgroup), a group at a time. The
-# tests that share the tiny `dvc repro` (the `tiny_repo` fixture, minutes) form one group, so
-# it is built once; every other test is grouped with its file, so that a file's module-scoped
-# fixtures (a UCF101 repro, a benchmark run) are built once too. One worker takes the tiny
-# group while the other works through the files.
-SHARED_REPRO = {"tiny_repo", "restore"}
+# pytest runs on two workers (pyproject.toml: -n 2), a file at a time, except that the files
+# sharing the tiny `dvc repro` (the `tiny_repo` fixture, minutes) go to one worker together,
+# so that it is built once; they start first, being the run's longest path, while the other
+# worker works through the other files. (xdist's own grouping, --dist loadgroup, does nothing
+# under pytest 9: it renames test ids through an attribute pytest no longer reads.)
+TINY_REPO_FILES = {"tests/test_pipeline.py", "tests/test_team.py"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items):
-    first = []
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndTinyRepo(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tiny_repo" if path in TINY_REPO_FILES else path
+
+    return FilesAndTinyRepo(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
     for item in items:
-        shared = SHARED_REPRO & set(getattr(item, "fixturenames", ()))
-        item.add_marker(pytest.mark.xdist_group("tiny_repo" if shared else item.path.name))
-        first.append(not shared)
-    # The longest group first (a stable sort keeps each file's order): it is the run's
-    # critical path, so it must not wait behind the files.
-    items[:] = [item for _, item in sorted(zip(first, items), key=lambda pair: pair[0])]
+        path = item.nodeid.split("::", 1)[0]
+        if "tiny_repo" in getattr(item, "fixturenames", ()) and path not in TINY_REPO_FILES:
+            raise pytest.UsageError(f"{path} uses the tiny_repo fixture: add it to "
+                                    "TINY_REPO_FILES in tests/conftest.py")
+    # The tiny repro's files first (a stable sort keeps the rest in order).
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in TINY_REPO_FILES)
 
 
 @pytest.fixture(scope="session")
