@@ -60,7 +60,7 @@ import torch
 from benchmarks.common import (
     BUSY_CPU, benchmark_parser, machine_info, report, resolve_config, torch_threads)
 from har.data import ClipDataset, Preprocessing
-from har.engine import make_loader, train_one_epoch
+from har.engine import make_adam, make_loader, train_one_epoch
 from har.features import INFO, FeatureClipDataset, load_cache, write_cache
 from har.frames import save_frames
 from har.models import count_parameters, create_model, get_entry
@@ -117,7 +117,7 @@ def _timed_epoch(model, loader, optimizer) -> tuple[float, float]:
 
 
 def _adam(model) -> torch.optim.Adam:
-    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    return make_adam(model.parameters(), lr=1e-3)
 
 
 def break_even(build_s: float, live_s: float, cached_s: float) -> int | None:

@@ -161,8 +161,9 @@ class Setup:
                         "channels_last": channels_last,
                         "compile": ("inductor" if cuda else "eager") if compile_ else None}
         self.model, self.runner, self.device = model, runner, device
-        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                          lr=cfg.lr, weight_decay=cfg.weight_decay)
+        from har.engine import make_adam
+
+        self.optimizer = make_adam(model.parameters(), cfg.lr, cfg.weight_decay)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.input = input_shape(self.prep)
 

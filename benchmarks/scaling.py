@@ -76,7 +76,7 @@ TRAIN_CHILD = textwrap.dedent("""\
     from pathlib import Path
     from har.config import load_params
     from har.data import ClipDataset, Preprocessing
-    from har.engine import make_loader, seed_everything, train_one_epoch
+    from har.engine import make_adam, make_loader, seed_everything, train_one_epoch
     from har.models import create_model
     params = load_params(sys.argv[3])
     name = next(iter(params.models))
@@ -88,7 +88,7 @@ TRAIN_CHILD = textwrap.dedent("""\
     model = create_model(spec.arch, 8, cfg.frames, cfg.crop, **spec.model)
     loader = make_loader(ClipDataset(rows, Path(sys.argv[1]), prep, train=True),
                          cfg.batch_size, True, cfg.workers, seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = make_adam(model.parameters(), cfg.lr)
     train_one_epoch(model, loader, optimizer, torch.device("cpu"))
     print("VmHWM", [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0])
     """)

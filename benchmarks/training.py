@@ -31,7 +31,7 @@ from benchmarks.common import (
     OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
 from har.config import load_params
 from har.data import Preprocessing
-from har.engine import make_loader, to_channels_last, train_one_epoch
+from har.engine import make_adam, make_loader, to_channels_last, train_one_epoch
 from har.models import count_parameters, create_model
 from har.models.features import frozen_encoder
 
@@ -70,8 +70,7 @@ def _time_model(name: str, params, cfg: dict, repeats: int, device: torch.device
     data = TensorDataset(torch.randn(n, *shape), torch.randint(0, cfg["classes"], (n,)), torch.arange(n))
     loader = make_loader(data, batch, True, 0, cfg["seed"])
     warm = make_loader(TensorDataset(*(t[:batch] for t in data.tensors)), batch, False, 0, cfg["seed"])
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train.lr,
-                                 weight_decay=train.weight_decay)
+    optimizer = make_adam(model.parameters(), train.lr, train.weight_decay)
     use_scaler = amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     train_one_epoch(model, warm, optimizer, device, scaler, amp)  # warm-up: allocations, kernels

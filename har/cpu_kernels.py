@@ -1,9 +1,9 @@
 """One instruction-set level and one thread count for every CPU kernel, so results are bitwise
 the same on any x86-64 CPU with AVX2 (an Intel Xeon and an AMD EPYC, AVX-512 or not).
 
-Why: PyTorch picks its kernels by what the CPU offers. ATen's vectorised loops, oneDNN's
-convolutions and MKL's matrix products each use AVX-512 where the CPU has it and AVX2
-elsewhere, and a wider vector sums in another order. The same seed then trains other
+Why: PyTorch picks its kernels by what the CPU offers. ATen's vectorised loops and oneDNN's
+convolutions use AVX-512 where the CPU has it and AVX2 elsewhere, and a wider vector sums
+in another order; MKL picks its code by the CPU's maker too. The same seed then trains other
 weights, and on a test set of a few hundred videos that moved accuracy by several points
 between two machines. The thread count matters too: ATen and MKL split a reduction among
 threads, so 1 and 2 threads give different bits (measured: every default model differs).
@@ -12,10 +12,17 @@ threads, so 1 and 2 threads give different bits (measured: every default model d
 variables below are read when torch and its libraries load, not later. It sets
 
 - ATEN_CPU_CAPABILITY=avx2: ATen's dispatch (elementwise ops, reductions, softmax, ...);
-- ONEDNN_MAX_CPU_ISA=AVX2: oneDNN (convolutions, pooling, batch norm);
-- MKL_CBWR=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2: MKL's conditional numerical
-  reproducibility (matrix products, hence linear and recurrent layers);
+- ONEDNN_MAX_CPU_ISA=AVX2: oneDNN (convolutions, pooling, batch norm, LSTM);
+- MKL_CBWR=COMPATIBLE: MKL's matrix products (linear layers, GRU) on the one code path
+  that MKL runs alike on Intel and AMD CPUs. MKL_CBWR=AVX2 is not enough: on an AMD CPU
+  MKL ignores it, and a linear layer's weight gradient then differs from an Intel one's
+  (measured on emulated CPUs, docs/reproducibility.md, "Identical numbers on other CPUs");
 - OMP_NUM_THREADS: the thread count (HAR_CPU_THREADS, default 2: this project's CI size).
+
+MKL's vector math (torch.sqrt, exp, log, sin, ... on float tensors of x86 wheels) differs
+between Intel and AMD under every MKL_CBWR value (measured, same page), so training must
+not use it: Adam is fused (har.engine.make_adam), and nothing else in a model's training
+step calls it (benchmarks/cross_cpu.py checks the whole step on emulated CPUs).
 
 Once torch is loaded, har.engine.seed_everything calls `set_threads()` (torch's own thread
 count) and `check_isa()`, which fails if torch runs other kernels than these, e.g. because
@@ -38,12 +45,11 @@ ISA_VARIABLE = "HAR_CPU_ISA"  # "avx2" (default) or "native"
 THREADS_VARIABLE = "HAR_CPU_THREADS"
 DEFAULT_THREADS = 2
 
-# What each library reads, for the "avx2" level.
+# What each library reads, for the "avx2" level (MKL's COMPATIBLE path needs only SSE2).
 AVX2_ENVIRONMENT = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "MKL_CBWR": "AVX2",
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "MKL_CBWR": "COMPATIBLE",
 }
 
 

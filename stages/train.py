@@ -20,8 +20,8 @@ from har import distributed, paths, resume
 from har.config import load_params
 from har.data import ClipDataset, Preprocessing
 from har.distributed import relaunch_under_torchrun
-from har.engine import (amp_dtype, evaluate, make_loader, seed_everything, select_device,
-                        to_channels_last, train_one_epoch)
+from har.engine import (amp_dtype, evaluate, make_adam, make_loader, seed_everything,
+                        select_device, to_channels_last, train_one_epoch)
 from har.features import FeatureClipDataset, load_cache
 from har.fileio import read_csv
 from har.models import count_parameters, create_model
@@ -81,8 +81,7 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
     if cfg.compile and cuda:
         runner = torch.compile(runner)
 
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                                 weight_decay=cfg.weight_decay)
+    optimizer = make_adam(model.parameters(), cfg.lr, cfg.weight_decay)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs)
                  if cfg.lr_schedule == "cosine" else None)
     # bf16 needs no loss scaling; fp16 (GPUs without bf16) does.

@@ -1,0 +1,114 @@
+"""Training on other CPUs, emulated: the train_digest of this machine beside the digests of the
+same code under QEMU's models of other x86-64 CPUs (an AMD EPYC with AVX-512, an Intel
+Haswell with AVX2 only, ...).
+
+What it shows: QEMU's user-mode emulator answers CPUID as the CPU model it is given (maker,
+instruction sets, cache sizes), so torch, oneDNN and MKL choose their code as they would
+on that CPU; only the instructions' speed is not that CPU's. This is how the kernels that
+MKL picks by the CPU's maker were found (docs/reproducibility.md, "Identical numbers on
+other CPUs"). A digest that differs from this machine's means the pinning leaks.
+
+It needs QEMU 8 or later: 7.2 (Debian 12's) crashes in oneDNN's LSTM kernels.
+`scripts/qemu.sh` prints the path of one, fetching Debian 13's static build if needed.
+
+    python -m benchmarks.cross_cpu --qemu "$(scripts/qemu.sh)"
+    python -m benchmarks.cross_cpu --qemu ... --cpus EPYC-Rome-v1 SapphireRapids-v1
+
+Each emulated run takes about a minute (10x this machine's time); with --default, the
+default profile's models at their real sizes, several minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import command, cpu_model
+
+ROOT = Path(__file__).resolve().parents[1]
+MIN_QEMU = (8, 0)
+# An AMD CPU with AVX-512 (the kind the issue's different numbers came from) and an Intel one
+# without AVX-512: the two ways another machine differs from an AVX-512 Intel Xeon.
+DEFAULT_CPUS = ["EPYC-Genoa-v1", "Haswell-v4"]
+
+
+class QemuError(Exception):
+    """No usable QEMU."""
+
+
+def qemu_version(qemu: str) -> tuple[int, int]:
+    try:
+        out = subprocess.run([qemu, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except OSError as exc:
+        raise QemuError(f"{qemu}: cannot run it ({exc.strerror})") from None
+    found = re.search(r"version (\d+)\.(\d+)", out)
+    if not found:
+        raise QemuError(f"{qemu}: not QEMU (its --version said {out.strip()[:80]!r})")
+    return int(found[1]), int(found[2])
+
+
+def check_qemu(qemu: str) -> None:
+    version = qemu_version(qemu)
+    if version < MIN_QEMU:
+        raise QemuError(f"{qemu} is QEMU {version[0]}.{version[1]}; 8.0 or later is needed (7.2 "
+                        "crashes in oneDNN's LSTM kernels): scripts/qemu.sh fetches one")
+
+
+def digest(cpu: str | None = None, qemu: str | None = None, default: bool = False,
+           timeout: float = 3600) -> dict:
+    """benchmarks.train_digest in a fresh process: on this CPU (cpu None) or under `qemu -cpu cpu`.
+
+    The environment is this process's, less anything that would change the kernels or
+    threads (har pins those itself), so the runs differ by the CPU alone.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HAR_CPU_", "MKL_", "ONEDNN_", "ATEN_", "OMP_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "benchmarks.train_digest", *(["--default"] if default else [])]
+    if cpu is not None:
+        argv = [qemu, "-cpu", cpu, *argv]
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    seconds = time.perf_counter() - start
+    # QEMU warns about each CPUID feature it cannot emulate; the digest's own line is last.
+    errors = [line for line in result.stderr.splitlines() if "TCG doesn't support" not in line]
+    if result.returncode != 0 or not result.stdout.strip():
+        raise RuntimeError(f"train_digest on {cpu or 'this CPU'} failed (exit {result.returncode}):\n"
+                           + "\n".join(errors[-20:]))
+    kernels = " | ".join(errors[-1].split(" | ")[1:3]) if errors else ""
+    return {"cpu": cpu or f"this machine ({cpu_model()})", "digest": result.stdout.strip(),
+            "kernels": kernels, "seconds": round(seconds, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=command("cross_cpu"), description=__doc__.split("\n\n")[0])
+    parser.add_argument("--qemu", required=True, help="path of qemu-x86_64, 8.0 or later")
+    parser.add_argument("--cpus", nargs="+", default=DEFAULT_CPUS,
+                        help=f"QEMU CPU models (qemu-x86_64 -cpu help); default {' '.join(DEFAULT_CPUS)}")
+    parser.add_argument("--default", action="store_true",
+                        help="train_digest --default: the default profile's models at full size "
+                             "(about 10 minutes per emulated CPU)")
+    args = parser.parse_args(argv)
+    try:
+        check_qemu(args.qemu)
+    except QemuError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = [digest(default=args.default)] + [digest(cpu, args.qemu, args.default)
+                                             for cpu in args.cpus]
+    host = rows[0]["digest"]
+    print(f"| CPU | kernels | seconds | weights digest | same as this machine |\n|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['cpu']} | {row['kernels'].replace(' | ', ', ')} | {row['seconds']} | `{row['digest'][:16]}…` "
+              f"| {'yes' if row['digest'] == host else '**no**'} |")
+    return 0 if all(row["digest"] == host for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
