@@ -16,7 +16,7 @@ import torch
 from har.config import SyntheticConfig
 from har.data import ClipDataset, Preprocessing
 from har.datasets.synthetic import encode_avi, group_style, render_clip
-from har.engine import make_loader, seed_everything, train_one_epoch
+from har.engine import make_adam, make_loader, seed_everything, train_one_epoch
 from har.extract import ExtractSettings, extract_all
 from har.fileio import read_csv
 from har.models import count_parameters, create_model, get_entry
@@ -81,7 +81,7 @@ def build(root: Path) -> TinyModel:
     seed_everything(SEED)
     model = create_model(ARCH, len(CLASSES), prep.frames, prep.crop, **MODEL)
     loader = make_loader(ClipDataset(train_rows, root / "frames", prep, train=True), 16, True, 0, SEED)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = make_adam(model.parameters(), lr=3e-3)  # the train stage's optimizer
     threads = torch.get_num_threads()
     # Tiny convolutions gain nothing from two threads, and on a busy 2-core machine
     # OpenMP's spinning threads make each step 10x slower.
