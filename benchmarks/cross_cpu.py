@@ -14,8 +14,8 @@ It needs QEMU 8 or later: 7.2 (Debian 12's) crashes in oneDNN's LSTM kernels.
     python -m benchmarks.cross_cpu --qemu "$(scripts/qemu.sh)"
     python -m benchmarks.cross_cpu --qemu ... --cpus EPYC-Rome-v1 SapphireRapids-v1
 
-Each emulated run takes about a minute (10x this machine's time); with --default, the
-default profile's models at their real sizes, several minutes.
+Each emulated run takes about a minute (10x this machine's time); with --params, the
+models of params.yaml at their real sizes, about 20 minutes for the default profile.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import command, cpu_model
+from har.cpu_kernels import without_kernel_choices
 
 ROOT = Path(__file__).resolve().parents[1]
 MIN_QEMU = (8, 0)
@@ -59,17 +60,16 @@ def check_qemu(qemu: str) -> None:
                         "crashes in oneDNN's LSTM kernels): scripts/qemu.sh fetches one")
 
 
-def digest(cpu: str | None = None, qemu: str | None = None, default: bool = False,
+def digest(cpu: str | None = None, qemu: str | None = None, params: bool = False,
            timeout: float = 3600) -> dict:
     """benchmarks.train_digest in a fresh process: on this CPU (cpu None) or under `qemu -cpu cpu`.
 
     The environment is this process's, less anything that would change the kernels or
     threads (har pins those itself), so the runs differ by the CPU alone.
     """
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HAR_CPU_", "MKL_", "ONEDNN_", "ATEN_", "OMP_"))}
+    env = without_kernel_choices(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    argv = [sys.executable, "-m", "benchmarks.train_digest", *(["--default"] if default else [])]
+    argv = [sys.executable, "-m", "benchmarks.train_digest", *(["--params"] if params else [])]
     if cpu is not None:
         argv = [qemu, "-cpu", cpu, *argv]
     start = time.perf_counter()
@@ -91,17 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qemu", required=True, help="path of qemu-x86_64, 8.0 or later")
     parser.add_argument("--cpus", nargs="+", default=DEFAULT_CPUS,
                         help=f"QEMU CPU models (qemu-x86_64 -cpu help); default {' '.join(DEFAULT_CPUS)}")
-    parser.add_argument("--default", action="store_true",
-                        help="train_digest --default: the default profile's models at full size "
-                             "(about 10 minutes per emulated CPU)")
+    parser.add_argument("--params", action="store_true",
+                        help="train_digest --params: params.yaml's models at full size (about "
+                             "20 minutes per emulated CPU for the default profile)")
     args = parser.parse_args(argv)
     try:
         check_qemu(args.qemu)
     except QemuError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = [digest(default=args.default)] + [digest(cpu, args.qemu, args.default)
-                                             for cpu in args.cpus]
+    rows = [digest(params=args.params)] + [digest(cpu, args.qemu, args.params)
+                                           for cpu in args.cpus]
     host = rows[0]["digest"]
     print(f"| CPU | kernels | seconds | weights digest | same as this machine |\n|---|---|---|---|---|")
     for row in rows:

@@ -53,6 +53,17 @@ AVX2_ENVIRONMENT = {
 }
 
 
+# Every variable by which the environment can choose kernels or threads: ours, and the
+# libraries' own (MKL_CBWR, MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA, OMP_NUM_THREADS, ...).
+KERNEL_VARIABLE_PREFIXES = ("HAR_CPU_", "ATEN_", "ONEDNN_", "MKL_", "OMP_")
+
+
+def without_kernel_choices(environment: dict[str, str]) -> dict[str, str]:
+    """The environment less every kernel or thread choice: a child process started with it
+    pins by itself, so runs compared with it differ only by what the caller adds."""
+    return {k: v for k, v in environment.items() if not k.startswith(KERNEL_VARIABLE_PREFIXES)}
+
+
 class CpuKernelError(InputError):
     """The CPU kernels cannot be pinned as asked."""
 
@@ -114,5 +125,5 @@ def _is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
 
 
-__all__ = ["pin", "set_threads", "check_isa", "isa", "threads", "CpuKernelError", "AVX2_ENVIRONMENT",
-           "ISA_VARIABLE", "THREADS_VARIABLE"]
+__all__ = ["pin", "set_threads", "check_isa", "isa", "threads", "without_kernel_choices",
+           "CpuKernelError", "AVX2_ENVIRONMENT", "ISA_VARIABLE", "THREADS_VARIABLE"]

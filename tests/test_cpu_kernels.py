@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from har.cpu_kernels import AVX2_ENVIRONMENT
+from har.cpu_kernels import AVX2_ENVIRONMENT, without_kernel_choices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,14 +27,20 @@ MACHINE_LIMITED_TO_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": 
                            "MKL_CBWR": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
-def train_digest(**env_changes) -> tuple[str, str]:
+def test_the_compared_runs_start_from_an_environment_without_kernel_choices():
+    # Else a variable left in this process's environment would decide both runs' kernels
+    # and the comparisons below would compare nothing.
+    inherited = {**MACHINE_LIMITED_TO_AVX2, **AVX2_ENVIRONMENT, "OMP_NUM_THREADS": "1",
+                 "MKL_NUM_THREADS": "1", "HAR_CPU_ISA": "native", "PATH": "/usr/bin"}
+    assert without_kernel_choices(inherited) == {"PATH": "/usr/bin"}
+
+
+def train_digest(*args: str, **env_changes) -> tuple[str, str]:
     """(sha256 of the trained weights, "CAPABILITY kernels | N threads") from a fresh process."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in AVX2_ENVIRONMENT and k not in MACHINE_LIMITED_TO_AVX2
-           and not k.startswith("HAR_CPU_") and k != "OMP_NUM_THREADS"}
+    env = without_kernel_choices(os.environ)
     env.update({k: v for k, v in env_changes.items() if v is not None})
     env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "benchmarks.train_digest"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "benchmarks.train_digest", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     # "torch 2.x | AVX2 kernels | 2 threads | <CPU model>": the middle two are this run's.
@@ -51,6 +57,15 @@ def test_weights_are_bitwise_identical_with_the_machine_limited_to_avx2_or_not(p
     limited = train_digest(**MACHINE_LIMITED_TO_AVX2)
     assert pinned_unlimited[1] == limited[1] == "AVX2 kernels | 2 threads"
     assert pinned_unlimited[0] == limited[0]
+
+
+def test_the_pipelines_own_models_at_full_size_too():
+    # --params: every model of params.yaml at its batch size and clip shape, where the
+    # libraries choose their blocking as in the pipeline; the small models may not reach
+    # every code path (oneDNN picks its convolution kernels by shape).
+    unlimited = train_digest("--params")
+    assert unlimited[1] == "AVX2 kernels | 2 threads"
+    assert train_digest("--params", **MACHINE_LIMITED_TO_AVX2) == unlimited
 
 
 def test_the_thread_count_is_pinned_whatever_the_environment_asks(pinned_unlimited):
@@ -76,7 +91,7 @@ def test_torch_imported_before_har_is_refused_not_silently_unpinned():
     # torch settles its kernels at the first dispatch; asking which it uses is one.
     code = ("import torch\nprint(torch.backends.cpu.get_cpu_capability())\nimport har\n"
             "from har.engine import seed_everything\nseed_everything(0)\n")
-    env = {k: v for k, v in os.environ.items() if k not in AVX2_ENVIRONMENT}
+    env = without_kernel_choices(os.environ)
     result = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=120)
     if result.stdout.strip() == "AVX2":
