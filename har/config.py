@@ -135,6 +135,9 @@ class TrainConfig:
     compile: bool  # torch.compile the model on CUDA; a no-op on CPU
     nproc: int  # processes on this machine (torchrun); 1 = plain python; see har/distributed.py
     feature_cache: bool  # train a fully frozen encoder's head on cached features (features stage)
+    # Decoded frames kept in memory across epochs, per loading process (har.frames.FrameCache);
+    # 0 decodes every clip every epoch. The results are the same either way.
+    frame_cache_mb: float
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from har.errors import InputError
-from har.frames import load_frames
+from har.frames import FrameCache, load_frames
 from har.preprocessing import Preprocessing  # torch-free, for har predict/serve; imported from here too
 
 
@@ -115,15 +115,18 @@ class ClipDataset(Dataset):
     """Items are (clip, label, video index). In evaluation, each video yields num_clips clips.
 
     Clips have prep.frames frames in training, prep.clip_frames(train=False) in evaluation.
+    With a frame_cache, decoded frames are kept across epochs (har.frames.FrameCache); the
+    clips are the same either way.
     """
 
     def __init__(self, rows: list[dict], frames_root: Path, prep: Preprocessing,
-                 train: bool, num_clips: int = 1):
+                 train: bool, num_clips: int = 1, frame_cache: FrameCache | None = None):
         self.rows = rows
         self.frames_root = Path(frames_root)
         self.prep = prep
         self.train = train
         self.num_clips = 1 if train else num_clips
+        self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.rows) * self.num_clips
@@ -136,7 +139,10 @@ class ClipDataset(Dataset):
         # torch's global RNG: seeded by train.seed, and per worker by the DataLoader.
         idx = clip_indices(available, self.prep.clip_frames(self.train),
                            None if self.train else clip, self.num_clips)
-        frames = load_frames(path, idx)
+        if self.frame_cache is not None:
+            frames = self.frame_cache.load(path, idx)
+        else:
+            frames = load_frames(path, idx)
         try:
             x = spatial_transform(frames, self.prep, self.train)
         except ValueError as e:

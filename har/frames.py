@@ -62,6 +62,47 @@ def load_frames(path: Path | str, indices: list[int] | None = None) -> torch.Ten
     return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2)
 
 
+class FrameCache:
+    """Decoded frames kept in memory across epochs, up to a budget in bytes.
+
+    Why: training reads every video again each epoch, and decoding its JPEGs is most of
+    the cost of loading a clip. The first read of a video decodes all its stored frames
+    and keeps them; later reads index them. The pixels are exactly `load_frames`' (the same
+    decoder), so results do not change, only time. Once a video does not fit, nothing more
+    is added and every other video is decoded per read as without a cache: no eviction,
+    because evicting in a loop over more videos than fit would decode everything every
+    epoch and keep the memory too. Memory is bounded by the budget (per process that loads:
+    each DataLoader worker fills its own).
+    """
+
+    def __init__(self, budget_mb: float):
+        self.budget = int(budget_mb * 2**20)
+        self.used = 0
+        self.full = self.budget <= 0
+        self._frames: dict[str, torch.Tensor] = {}
+
+    def load(self, path: Path | str, indices: list[int]) -> torch.Tensor:
+        """(T, 3, H, W) uint8 frames at `indices`, as load_frames(path, indices)."""
+        every = self._frames.get(str(path))
+        if every is None:
+            if self.full:
+                return load_frames(path, indices)
+            every = load_frames(path)
+            if self.used + every.nbytes > self.budget:
+                self.full = True
+            else:
+                self._frames[str(path)] = every
+                self.used += every.nbytes
+        if any(not 0 <= i < len(every) for i in indices):
+            raise IndexError(f"{path}: has {len(every)} frames, asked for {indices}")
+        return every[indices]  # a list index copies: the cached frames are never modified
+
+    @property
+    def videos(self) -> int:
+        """How many videos are cached."""
+        return len(self._frames)
+
+
 def jpeg_round_trip(frames: np.ndarray, quality: int) -> np.ndarray:
     """(T, H, W, 3) uint8 frames as `load_frames` returns them after `save_frames(..., quality)`.
 

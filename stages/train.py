@@ -24,6 +24,7 @@ from har.engine import (amp_dtype, evaluate, make_adam, make_loader, seed_everyt
                         select_device, to_channels_last, train_one_epoch)
 from har.features import FeatureClipDataset, load_cache
 from har.fileio import read_csv
+from har.frames import FrameCache
 from har.models import count_parameters, create_model
 from har.models.features import FeatureHead, frozen_encoder
 from har.checkpoint import save_checkpoint
@@ -67,8 +68,10 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
                 f"augmentation ({', '.join(spatial)} ignored; set train.feature_cache: false "
                 f"to keep it, at the cost of running the encoder every epoch)")
     else:
-        train_set = ClipDataset(rows["train"], paths.FRAMES, prep, train=True)
-        val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False)
+        frame_cache = FrameCache(cfg.frame_cache_mb)  # one budget for both sets
+        train_set = ClipDataset(rows["train"], paths.FRAMES, prep, train=True,
+                                frame_cache=frame_cache)
+        val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False, frame_cache=frame_cache)
         trained = model
     train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, seed, ctx)
     val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, seed, ctx)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform
-from har.frames import save_frames
+from har.frames import FrameCache, save_frames
 
 PREP = Preprocessing(source_frames=12, short_side=16, frames=4, crop=12, mean=(0.5, 0.5, 0.5),
                      std=(0.25, 0.25, 0.25), layout="NTCHW", hflip=False)
@@ -131,3 +131,60 @@ def test_rotation_turns_about_the_centre_within_its_range():
         assert abs(((row - centre) ** 2 + (col - centre) ** 2).sqrt() - 14) < 0.6  # same radius
         angles.append(math.degrees(math.atan2(float(row - centre), float(col - centre))))
     assert max(map(abs, angles)) <= 8.5 and max(map(abs, angles)) > 4
+
+
+# The frame cache (train.frame_cache_mb): the same clips, decoded once.
+
+def frames_files(root, count=4, frames=12):
+    rng = np.random.default_rng(1)
+    rows = []
+    for v in range(count):
+        save_frames(root / f"v{v}.npz", rng.integers(0, 255, (frames, 16, 20, 3), dtype=np.uint8))
+        rows.append({"frames": f"v{v}.npz", "frames_stored": str(frames), "label": str(v % 2)})
+    return rows
+
+
+def training_epochs(rows, root, frame_cache, epochs=3):
+    torch.manual_seed(0)  # the draws of the clips' frames and crops
+    ds = ClipDataset(rows, root, PREP, train=True, frame_cache=frame_cache)
+    return [torch.stack([ds[i][0] for i in range(len(ds))]) for _ in range(epochs)]
+
+
+def test_cached_frames_give_the_very_clips_of_decoding_each_time(tmp_path):
+    rows = frames_files(tmp_path)
+    cache = FrameCache(budget_mb=64)
+    decoded = training_epochs(rows, tmp_path, None)
+    cached = training_epochs(rows, tmp_path, cache)
+    assert cache.videos == 4 and not cache.full  # it did serve them from memory
+    assert all(torch.equal(a, b) for a, b in zip(decoded, cached))
+    assert not torch.equal(decoded[0], decoded[1])  # the epochs differ: random draws compared
+
+
+def test_the_cache_stays_within_its_budget_and_the_rest_is_decoded(tmp_path):
+    rows = frames_files(tmp_path)
+    one_video = 12 * 3 * 16 * 20  # bytes of one video's decoded frames
+    cache = FrameCache(budget_mb=2.5 * one_video / 2**20)  # room for two videos, not three
+    decoded = training_epochs(rows, tmp_path, None)
+    cached = training_epochs(rows, tmp_path, cache)
+    assert cache.videos == 2 and cache.used == 2 * one_video and cache.full
+    assert all(torch.equal(a, b) for a, b in zip(decoded, cached))
+    assert FrameCache(budget_mb=0).full  # 0 turns it off
+
+
+def test_a_cached_clip_can_be_changed_without_changing_the_cache(tmp_path):
+    frames_files(tmp_path, count=1)
+    cache = FrameCache(budget_mb=64)
+    first = cache.load(tmp_path / "v0.npz", [0, 1])
+    expected = first.clone()
+    first.zero_()  # as an in-place transform would
+    assert torch.equal(cache.load(tmp_path / "v0.npz", [0, 1]), expected)
+
+
+def test_a_frame_the_file_lacks_is_an_error_naming_the_file_cached_or_not(tmp_path):
+    frames_files(tmp_path, count=1)
+    cache = FrameCache(budget_mb=64)
+    cache.load(tmp_path / "v0.npz", [0])
+    with pytest.raises(IndexError, match=r"v0\.npz: has 12 frames, asked for \[3, 12\]"):
+        cache.load(tmp_path / "v0.npz", [3, 12])
+    with pytest.raises(IndexError, match=r"v0\.npz: has 12 frames"):
+        FrameCache(budget_mb=0).load(tmp_path / "v0.npz", [12])
