@@ -13,18 +13,30 @@ It needs QEMU 8 or later: 7.2 (Debian 12's) crashes in oneDNN's LSTM kernels.
 
     python -m benchmarks.cross_cpu --qemu "$(scripts/qemu.sh)"
     python -m benchmarks.cross_cpu --qemu ... --cpus EPYC-Rome-v1 SapphireRapids-v1
+    python -m benchmarks.cross_cpu --qemu ... --stages crnn cnn3d [--seed 0]
 
 Each emulated run takes about a minute (10x this machine's time); with --params, the
 models of params.yaml at their real sizes, about 20 minutes for the default profile.
+
+--stages runs the pipeline's own train and evaluate stages (stages/train.py, then
+stages/evaluate.py) for each named model and one seed, natively and under each emulated
+CPU, and compares the trained weights, the test metrics (all but the training time) and
+every test prediction. It reads this project's data/ (run `dvc repro` first, at least up
+to the split stage) and writes only into a temporary folder. Emulation is 10-15x slower
+at the tiny profile's sizes and much slower at full size, so use it with the tiny profile
+(`har preset apply tiny`): about 4 minutes per model there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -86,17 +98,86 @@ def digest(cpu: str | None = None, qemu: str | None = None, params: bool = False
             "kernels": kernels, "seconds": round(seconds, 1)}
 
 
+def stage_workdir(tmp: Path) -> Path:
+    """A working folder whose code, params and data are this project's (linked, read only
+    by the stages), with models/ and metrics/ of its own."""
+    if not (ROOT / "data" / "splits" / "test.csv").is_file():
+        raise QemuError(f"{ROOT / 'data' / 'splits'}: no splits; run `dvc repro` first "
+                        "(--stages trains on this project's frames and splits)")
+    for name in ("har", "stages", "params.yaml", "data"):
+        (tmp / name).symlink_to(ROOT / name)
+    (tmp / "models").mkdir()
+    if (ROOT / "models" / "pretrained").is_dir():  # the weights stage's outputs, read by train
+        (tmp / "models" / "pretrained").symlink_to(ROOT / "models" / "pretrained")
+    return tmp
+
+
+def stage_run(model: str, seed: int, workdir: Path, cpu: str | None = None,
+              qemu: str | None = None, timeout: float = 7200) -> dict:
+    """stages/train.py then stages/evaluate.py in workdir, on this CPU or under QEMU."""
+    import torch  # here: the digest runs need no torch in this process (har, imported above,
+    #              has pinned the kernels first)
+
+    env = without_kernel_choices(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    prefix = [qemu, "-cpu", cpu] if cpu is not None else []
+    shutil.rmtree(workdir / "checkpoints", ignore_errors=True)  # no resuming the other run
+    start = time.perf_counter()
+    for stage in ("train", "evaluate"):
+        done = subprocess.run([*prefix, sys.executable, f"stages/{stage}.py", model, str(seed)],
+                              cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            errors = [line for line in done.stderr.splitlines() if "TCG doesn't support" not in line]
+            raise RuntimeError(f"stages/{stage}.py {model} {seed} on {cpu or 'this CPU'} failed "
+                               f"(exit {done.returncode}):\n" + "\n".join(errors[-20:]))
+    seconds = time.perf_counter() - start
+    checkpoint = torch.load(workdir / "models" / model / f"seed{seed}" / "model.pt",
+                            map_location="cpu", weights_only=True)
+    metrics = json.loads((workdir / "metrics" / model / f"seed{seed}.json").read_text())
+    metrics["train"].pop("seconds")  # the one number that is the machine's, not the code's
+    predictions = (workdir / "metrics" / model / f"seed{seed}-predictions.csv").read_text()
+    return {"cpu": cpu or f"this machine ({cpu_model()})", "run": f"{model}/seed{seed}",
+            "digest": checkpoint["weights_sha256"], "metrics": metrics,
+            "predictions": predictions, "seconds": round(seconds, 1)}
+
+
+def compare_stages(models: list[str], seed: int, cpus: list[str], qemu: str) -> int:
+    print("| run | CPU | seconds | weights digest | test video accuracy | same weights, metrics "
+          "and predictions as this machine |\n|---|---|---|---|---|---|")
+    same = True
+    with tempfile.TemporaryDirectory(prefix="har-cross-cpu-") as tmp:
+        workdir = stage_workdir(Path(tmp))
+        for model in models:
+            rows = [stage_run(model, seed, workdir)]
+            rows += [stage_run(model, seed, workdir, cpu, qemu) for cpu in cpus]
+            host = rows[0]
+            for row in rows:
+                equal = all(row[k] == host[k] for k in ("digest", "metrics", "predictions"))
+                same &= equal
+                print(f"| {row['run']} | {row['cpu']} | {row['seconds']} | `{row['digest'][:16]}…` "
+                      f"| {row['metrics']['test']['video_top1']:.6f} | {'yes' if equal else '**no**'} |",
+                      flush=True)
+    return 0 if same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=command("cross_cpu"), description=__doc__.split("\n\n")[0])
     parser.add_argument("--qemu", required=True, help="path of qemu-x86_64, 8.0 or later")
     parser.add_argument("--cpus", nargs="+", default=DEFAULT_CPUS,
                         help=f"QEMU CPU models (qemu-x86_64 -cpu help); default {' '.join(DEFAULT_CPUS)}")
-    parser.add_argument("--params", action="store_true",
-                        help="train_digest --params: params.yaml's models at full size (about "
-                             "20 minutes per emulated CPU for the default profile)")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--params", action="store_true",
+                      help="train_digest --params: params.yaml's models at full size (about "
+                           "20 minutes per emulated CPU for the default profile)")
+    what.add_argument("--stages", nargs="+", metavar="MODEL",
+                      help="the train and evaluate stages of these params.yaml models on this "
+                           "project's data (use the tiny profile: see above)")
+    parser.add_argument("--seed", type=int, default=0, help="--stages: the seed (default 0)")
     args = parser.parse_args(argv)
     try:
         check_qemu(args.qemu)
+        if args.stages:
+            return compare_stages(args.stages, args.seed, args.cpus, args.qemu)
     except QemuError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
