@@ -10,6 +10,7 @@ from torchvision.ops import StochasticDepth
 
 from har.cli import main
 from har.config import load_params
+from har.input_spec import crop_hw
 from har.models import count_parameters, create_model, get_entry, list_models
 
 FRAMES, CROP, CLASSES = 4, 32, 5
@@ -172,7 +173,8 @@ def test_har_models_lists_the_configured_models_at_their_sizes(capsys, monkeypat
     for name, spec in params.models.items():
         tc = params.train_config(name)
         model = create_model(spec.arch, 8, tc.frames, tc.crop, **spec.model)
-        assert rows[name][3] == f"{tc.frames}x{tc.crop}"  # frames x side: every crop here is square
+        height, width = crop_hw(tc.crop)  # frames x side, or frames x height x width
+        assert rows[name][3] == f"{tc.frames}x{height}" + ("" if height == width else f"x{width}")
         assert rows[name][4] == f"{count_parameters(model)[0]:,}"
 
 
