@@ -72,15 +72,26 @@ def check_qemu(qemu: str) -> None:
                         "crashes in oneDNN's LSTM kernels): scripts/qemu.sh fetches one")
 
 
+def child_environment() -> dict[str, str]:
+    """This process's environment less anything that would change the kernels or threads
+    (har pins those itself), with this project importable: runs differ by the CPU alone."""
+    env = without_kernel_choices(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def stderr_lines(stderr: str) -> list[str]:
+    """A child's stderr less QEMU's warning for each CPUID feature it cannot emulate."""
+    return [line for line in stderr.splitlines() if "TCG doesn't support" not in line]
+
+
 def digest(cpu: str | None = None, qemu: str | None = None, params: bool = False,
            timeout: float = 3600) -> dict:
     """benchmarks.train_digest in a fresh process: on this CPU (cpu None) or under `qemu -cpu cpu`.
 
-    The environment is this process's, less anything that would change the kernels or
-    threads (har pins those itself), so the runs differ by the CPU alone.
+    The environment is child_environment(), so the runs differ by the CPU alone.
     """
-    env = without_kernel_choices(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env = child_environment()
     argv = [sys.executable, "-m", "benchmarks.train_digest", *(["--params"] if params else [])]
     if cpu is not None:
         argv = [qemu, "-cpu", cpu, *argv]
@@ -88,8 +99,7 @@ def digest(cpu: str | None = None, qemu: str | None = None, params: bool = False
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=timeout)
     seconds = time.perf_counter() - start
-    # QEMU warns about each CPUID feature it cannot emulate; the digest's own line is last.
-    errors = [line for line in result.stderr.splitlines() if "TCG doesn't support" not in line]
+    errors = stderr_lines(result.stderr)  # the digest's own line is last
     if result.returncode != 0 or not result.stdout.strip():
         raise RuntimeError(f"train_digest on {cpu or 'this CPU'} failed (exit {result.returncode}):\n"
                            + "\n".join(errors[-20:]))
@@ -118,8 +128,7 @@ def stage_run(model: str, seed: int, workdir: Path, cpu: str | None = None,
     import torch  # here: the digest runs need no torch in this process (har, imported above,
     #              has pinned the kernels first)
 
-    env = without_kernel_choices(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env = child_environment()
     prefix = [qemu, "-cpu", cpu] if cpu is not None else []
     shutil.rmtree(workdir / "checkpoints", ignore_errors=True)  # no resuming the other run
     start = time.perf_counter()
@@ -127,9 +136,9 @@ def stage_run(model: str, seed: int, workdir: Path, cpu: str | None = None,
         done = subprocess.run([*prefix, sys.executable, f"stages/{stage}.py", model, str(seed)],
                               cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
-            errors = [line for line in done.stderr.splitlines() if "TCG doesn't support" not in line]
             raise RuntimeError(f"stages/{stage}.py {model} {seed} on {cpu or 'this CPU'} failed "
-                               f"(exit {done.returncode}):\n" + "\n".join(errors[-20:]))
+                               f"(exit {done.returncode}):\n"
+                               + "\n".join(stderr_lines(done.stderr)[-20:]))
     seconds = time.perf_counter() - start
     checkpoint = torch.load(workdir / "models" / model / f"seed{seed}" / "model.pt",
                             map_location="cpu", weights_only=True)

@@ -6,10 +6,10 @@ Trains one small model of each layer family of the default profile (3D convoluti
 td_scratch_gru) for three steps of the train stage's Adam on seeded random clips, runs one
 evaluation batch through each, and prints the sha256 of all their weights and outputs;
 `--params` does the same with every model of params.yaml (the default profile's four, unless
-a preset is applied) at its real size, batch size and clip shape (slower). With the CPU kernels pinned (har/cpu_kernels.py, the default) two x86-64 machines
-with AVX2 print the same digest, whatever else their CPUs have (AVX-512 or not, Intel or
-AMD), as long as torch's version and the thread count are the same; with HAR_CPU_ISA=native
-they may not.
+a preset is applied) at its real size, batch size and clip shape (slower). With the CPU
+kernels pinned (har/cpu_kernels.py, the default) two x86-64 machines with AVX2 print the
+same digest, whatever else their CPUs have (AVX-512 or not, Intel or AMD), as long as
+torch's version and the thread count are the same; with HAR_CPU_ISA=native they may not.
 
     python -m benchmarks.train_digest [--params]   # from the project root
 
@@ -36,7 +36,7 @@ from har.models import create_model, get_entry
 
 # Small models of each layer family, three steps: quick enough to run under an emulator
 # (tests/test_cross_cpu.py) and several times in the tests.
-# (arch, options, batch size, frames, crop side); the evaluation batch is twice the batch.
+# (arch, options, batch size, frames, crop side, evaluation batch size), as params_models.
 SMALL_MODELS = [
     ("cnn3d", {"channels": [8, 16], "fc": [32, 32]}, 4, 4, 28, 8),
     ("crnn", {"channels": [8, 8, 16, 16], "fc": [32, 32], "embed": 16, "lstm_hidden": 16,
