@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from har.errors import InputError
 from har.frames import FrameCache, load_frames
-from har.preprocessing import Preprocessing  # torch-free, for har predict/serve; imported from here too
+# torch-free, for har predict/serve; Preprocessing is imported from here too
+from har.preprocessing import Preprocessing, fit_crop, fitted_size
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
@@ -41,15 +41,17 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) ->
 
     The same crop, flip and affine augmentation apply to every frame of a clip: a
     crop that moved between frames would itself look like motion. Evaluation
-    (train=False) takes the centre crop, nothing random.
+    (train=False) takes the centre crop, nothing random. Frames the crop does not fit
+    inside (a portrait video under a landscape crop) are first scaled, aspect kept, until
+    it does, by har.preprocessing.fit_crop, the function prediction uses; frames it fits
+    go on untouched.
     """
     _, _, h, w = frames.shape
     ch, cw = prep.crop_hw
-    if ch > h or cw > w:
-        # Without this, training fails in randint and evaluation silently slices a smaller clip.
-        raise InputError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}; "
-                         "train.crop must fit frames scaled to a short side of extract.short_side, "
-                         "in either orientation")
+    if fitted_size(h, w, (ch, cw)) != (h, w):
+        scaled = fit_crop(frames.permute(0, 2, 3, 1).cpu().numpy(), (ch, cw))
+        frames = torch.from_numpy(scaled).permute(0, 3, 1, 2).to(frames.device)
+        h, w = frames.shape[-2:]
     if train:
         top = int(torch.randint(0, h - ch + 1, (1,)))
         left = int(torch.randint(0, w - cw + 1, (1,)))
@@ -143,8 +145,4 @@ class ClipDataset(Dataset):
             frames = self.frame_cache.load(path, idx)
         else:
             frames = load_frames(path, idx)
-        try:
-            x = spatial_transform(frames, self.prep, self.train)
-        except ValueError as e:
-            raise InputError(f"{path}: {e}") from None
-        return x, int(row["label"]), video
+        return spatial_transform(frames, self.prep, self.train), int(row["label"]), video

@@ -9,6 +9,10 @@ Runtime runs it on a random clip and must give torch's logits: a graph the expor
 got wrong is refused, never written. Every registered architecture exports
 (`python -m benchmarks.onnx_runtime --architectures`); one that stopped exporting would
 be refused with the exporter's reason or the difference it makes.
+
+The clip's size is fixed, the crop's: a video of any aspect is scaled to hold the crop
+where need be, then cropped, before the graph (har.preprocessing.eval_clip), so one
+exported graph takes portrait, square and ultra-wide videos alike.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ ONNX metadata, everything prediction needs besides: the class names, the
 preprocessing spec (har.preprocessing.Preprocessing: frames, crop, resize, mean/std,
 layout, JPEG round trip) and the model's name and architecture. Nothing here
 imports torch, so a deployment installs requirements-runtime.txt only.
+
+The graph takes clips already preprocessed, always of the crop's size: frames of any aspect
+are scaled to hold the crop where they do not (har.preprocessing.fit_crop) and cropped
+before it, by the numpy code that feeds a .pt checkpoint, which is training's transform.
 """
 
 from __future__ import annotations

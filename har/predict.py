@@ -2,8 +2,9 @@
 
 The evaluate stage reads frames the extract stage stored: `har.video.read_frames`
 (uniform over the whole video, upright, short side scaled), then JPEG at
-extract.jpeg_quality, then the centre crop and normalisation of `eval.clips` clips,
-whose softmax it averages. `Predictor` runs the same functions in the same order on
+extract.jpeg_quality, then the centre crop and normalisation of `eval.clips` clips
+(frames of any aspect: scaled first where the crop does not fit inside them), whose
+softmax it averages. `Predictor` runs the same functions in the same order on
 a video file, all of it read from the model file, so its probabilities are those of
 the evaluate stage (tests/test_predict.py checks this on a test-split video).
 
@@ -25,7 +26,7 @@ import yaml
 from har.errors import InputError
 from har.frames import jpeg_round_trip
 from har.preprocessing import Preprocessing, eval_clip_indices, eval_clips
-from har.video import VideoError, read_frames
+from har.video import read_frames
 
 FALLBACK_CLIPS = 3  # eval.clips of the default params.yaml, for use outside the project
 
@@ -124,17 +125,14 @@ class Predictor:
         """The model's input: (clips, ...) float32 from (prep.source_frames, H, W, 3) uint8 frames."""
         return eval_clips(jpeg_round_trip(frames, self.prep.jpeg_quality), self.prep, self.clips)
 
-    def probabilities(self, frames: np.ndarray, source: Path | str = "the video") -> np.ndarray:
+    def probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Video-level probabilities from (prep.source_frames, H, W, 3) uint8 sampled frames.
 
-        VideoError naming `source` when the frames do not fit the model's crop (a portrait
-        video for a landscape crop).
+        Frames of any aspect: those the model's crop does not fit inside (a portrait video
+        under a landscape crop) are scaled until it does, as in training
+        (har.preprocessing.fit_crop).
         """
-        try:
-            clips = self.clip_batch(frames)
-        except ValueError as e:
-            raise VideoError(f"{source}: {e}, which this model needs") from None
-        return mean_softmax(self.model.logits(clips))
+        return mean_softmax(self.model.logits(self.clip_batch(frames)))
 
     def frames_used(self, indices: list[int]) -> int:
         """How many distinct video frames the clips take, given the sampled frames' indices."""
@@ -148,5 +146,5 @@ class Predictor:
         start = time.perf_counter()
         sampled = read_frames(path, self.prep.source_frames, self.prep.short_side,
                               timeout=timeout, threads=threads)
-        probs = self.probabilities(sampled.array, path)
+        probs = self.probabilities(sampled.array)
         return Prediction(probs, self.frames_used(sampled.indices), time.perf_counter() - start)

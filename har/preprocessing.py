@@ -6,6 +6,13 @@ copy of these constants. `eval_clips` is the evaluation transform in numpy: `har
 predict` and `har serve` use it for .pt and .onnx models alike, and it gives
 bit for bit the tensor of har.data's torch transform, which training and the evaluate
 stage use (tests/test_onnx_runtime.py compares them on the fixture videos).
+
+Frames of any aspect take any crop: where the crop does not fit inside a clip's frames (a
+portrait or square video under a landscape crop), `fit_crop` first scales them, aspect
+kept, to the smallest size that holds it, then the crop is cut as usual: torchvision's
+Resize followed by CenterCrop (RandomCrop in training). Training, evaluation, prediction
+and serving (.pt and .onnx alike) all scale with that one function, so a model is always
+fed what it was trained on. Frames the crop fits are never resampled: the same array goes on.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from PIL import Image
 
-from har.errors import InputError
 from har.input_spec import crop_hw
 
 
@@ -97,18 +104,55 @@ def eval_clip_indices(available: int, frames: int, clip: int, num_clips: int = 1
     return np.clip((starts + offsets).astype(np.int64), 0, available - 1).tolist()
 
 
+def fitted_size(height: int, width: int, crop: int | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) that frames of height x width are scaled to before `crop` is cut.
+
+    Their own size when the crop fits inside them. Otherwise the smallest size, aspect kept,
+    that holds the crop: scaled by max(crop height / height, crop width / width), the side that
+    needed the most scaling becoming exactly the crop's and the other rounded to the nearest
+    pixel (halves up), in exact integer arithmetic. A 64x36 portrait frame (height x width)
+    under a 32x44 crop becomes 78x44; a 36x36 square, 44x44.
+    """
+    ch, cw = crop_hw(crop)
+    if ch <= height and cw <= width:
+        return height, width
+    if ch * width >= cw * height:  # ch / height >= cw / width: the height sets the scale
+        return ch, max(cw, (2 * width * ch + height) // (2 * height))
+    return max(ch, (2 * height * cw + width) // (2 * width)), cw
+
+
+def fit_crop(frames: np.ndarray, crop: int | tuple[int, int]) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames that `crop` fits inside: `frames` itself, untouched, when it
+    does already; else every frame scaled to fitted_size by Pillow's bilinear filter, which
+    antialiases (torchvision's Resize on images: InterpolationMode.BILINEAR, antialias=True).
+
+    The one resize of the project: har.data's torch transform (training, the evaluate stage,
+    the feature cache) calls it as eval_clip does (prediction, serving, .onnx models). Pillow
+    resamples 8-bit images in fixed-point integer arithmetic, with no SIMD path, so its bytes
+    do not depend on the CPU's vector units.
+    """
+    _, h, w, _ = frames.shape
+    size_h, size_w = fitted_size(h, w, crop)
+    if (size_h, size_w) == (h, w):
+        return frames
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(f), "RGB")
+                                .resize((size_w, size_h), Image.Resampling.BILINEAR))
+                     for f in frames])
+
+
 def eval_clip(frames: np.ndarray, prep: Preprocessing, clip: int = 0, num_clips: int = 1
               ) -> np.ndarray:
     """Clip `clip` of `num_clips` from (source_frames, H, W, 3) uint8 frames, as float32 in
-    the model's layout: prep.clip_frames(train=False) frames, centre crop, scaled to [0, 1],
-    normalised. Equal to har.data.preprocess_frames of the same frames (channels first)."""
-    t, h, w, _ = frames.shape
+    the model's layout: prep.clip_frames(train=False) frames, scaled to hold the crop if they
+    do not (fit_crop), centre crop, scaled to [0, 1], normalised. Equal to
+    har.data.preprocess_frames of the same frames (channels first)."""
+    t = len(frames)
     ch, cw = prep.crop_hw
-    if ch > h or cw > w:
-        raise InputError(f"crop {ch}x{cw} (height x width) is larger than the frames, {h}x{w}")
-    top, left = (h - ch) // 2, (w - cw) // 2
     idx = eval_clip_indices(t, prep.clip_frames(train=False), clip, num_clips)
-    x = frames[idx, top:top + ch, left:left + cw].astype(np.float32) / np.float32(255)
+    x = fit_crop(frames[idx], (ch, cw))
+    _, h, w, _ = x.shape
+    top, left = (h - ch) // 2, (w - cw) // 2
+    x = x[:, top:top + ch, left:left + cw].astype(np.float32) / np.float32(255)
     x = (x - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
     axes = (3, 0, 1, 2) if prep.layout == "NCTHW" else (0, 3, 1, 2)  # from T, H, W, C
     return np.ascontiguousarray(x.transpose(axes))

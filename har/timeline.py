@@ -97,7 +97,7 @@ def predict_windows(predictor: Predictor, source: Path | str, window: float, str
         timed = _at_most(timed, max_window_frames, window, source)
     for start, end, held in windows(timed, window, stride):
         sampled = np.stack([held[i] for i in sample_indices(len(held), prep.source_frames)])
-        yield WindowPrediction(start, end, len(held), predictor.probabilities(sampled, source))
+        yield WindowPrediction(start, end, len(held), predictor.probabilities(sampled))
 
 
 def _at_most(frames: Iterable[tuple[float, np.ndarray]], count: int, seconds: float,

@@ -121,19 +121,19 @@ def test_random_training_crops_cover_every_position_and_stay_inside():
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_a_crop_larger_than_the_frames_is_an_error_naming_both_sizes(train):
-    # Before: training failed inside torch.randint, evaluation silently cut a smaller clip.
+def test_a_crop_larger_than_the_frames_is_cut_from_frames_scaled_to_hold_it(train):
+    # Before: refused (and before that, training failed in torch.randint and evaluation
+    # silently cut a smaller clip). Now the frames are scaled, aspect kept, until the crop
+    # fits (har.preprocessing.fit_crop; tests/test_aspect.py): 16x20 becomes 18x23 here.
     tall = Preprocessing(**{**WIDE.to_dict(), "crop": [18, 14]})
-    with pytest.raises(ValueError, match=r"crop 18x14 \(height x width\) is larger than the "
-                                         r"frames, 16x20"):
-        spatial_transform(frames_of(h=16, w=20), tall, train)
+    torch.manual_seed(0)
+    assert spatial_transform(frames_of(h=16, w=20), tall, train).shape == (4, 3, 18, 14)
 
 
-def test_a_clip_dataset_error_names_the_frames_file(tmp_path):
+def test_a_clip_dataset_takes_a_portrait_video_under_a_landscape_crop(tmp_path):
     save_frames(tmp_path / "v.npz", np.zeros((12, 16, 12, 3), np.uint8))  # a portrait video
     rows = [{"frames": "v.npz", "frames_stored": "12", "label": "0"}]
-    with pytest.raises(ValueError, match=r"v\.npz: crop 10x14 .* frames, 16x12"):
-        ClipDataset(rows, tmp_path, WIDE, train=False)[0]
+    assert ClipDataset(rows, tmp_path, WIDE, train=False)[0][0].shape == (6, 3, 10, 14)
 
 
 def bright_spot(h, w, row, col) -> torch.Tensor:
