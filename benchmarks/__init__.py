@@ -12,3 +12,10 @@ each one's command line is behind `if __name__ == "__main__":`, and `run(quick, 
 ...) -> dict` and `format_table(result)` are what benchmarks.run calls in-process.
 benchmarks.common holds what they share.
 """
+
+# First, before any benchmark module loads torch: `import har` pins the CPU kernels
+# (har/cpu_kernels.py), which the kernel libraries read only as torch loads. `python -m
+# benchmarks.<name>` imports this package before the module, so every benchmark measures the
+# kernels the pipeline trains with, and training code that checks them (har.engine's
+# seed_everything) runs instead of stopping with "torch was imported before har".
+import har  # noqa: F401

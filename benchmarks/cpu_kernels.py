@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import benchmark_parser, figure, figures_table, machine_info, report
+from har.cpu_kernels import threads, without_kernel_choices
 
 NAME = "cpu_kernels"
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,11 @@ KERNELS = ("avx2", "native")
 
 
 def _training(kernels: str, quick: bool, batches: int | None) -> dict:
-    env = {**os.environ, "HAR_CPU_ISA": kernels}
+    # From an environment without kernel choices: this process's own (`import har` pinned it to
+    # AVX2, and a caller's may too) would otherwise make the "native" child run AVX2 as well.
+    # The thread count stays the pinned one, this process's.
+    env = {**without_kernel_choices(os.environ), "HAR_CPU_ISA": kernels,
+           "HAR_CPU_THREADS": str(threads())}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "training.json"
         # From the project root, `-m` puts it on sys.path: benchmarks and har import.

@@ -39,7 +39,9 @@ tests run so the script cannot rot. Figures are never asserted.
 
 Run it from the project root: `python -m` puts the root on sys.path, so `benchmarks` and
 `har` import from the checkout even where har is not pip-installed (a GPU machine with
-only torch and the carried-over wheels); nothing here changes sys.path.
+only torch and the carried-over wheels); nothing here changes sys.path. The package imports
+har before this module loads torch, so the CPU kernels are pinned as in training (an AVX-512
+host included) and har.engine.seed_everything accepts them.
 """
 
 from __future__ import annotations
@@ -618,7 +620,7 @@ def run(quick: bool = False, repeats: int | None = None, parts: list[str] | None
     # --quick: one torch thread, as on a shared 2-core machine two wait on each other.
     with tempfile.TemporaryDirectory(prefix="har-bench-gpu-") as tmp, \
             torch_threads(1 if quick else None):
-        audit = ImportAudit()  # before har is imported
+        audit = ImportAudit()  # before har's modules past its kernel pinning load
         try:
             _measure(result, quick, models, Path(tmp))
         finally:
