@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent  # dvc and har of this environment
+import commands
+from commands import ROOT
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, threads: int | None = None
         ) -> subprocess.CompletedProcess:
     # The default thread count (har/cpu_kernels.py), unless a test asks for another: the tiny
     # profile's numbers are compared bit for bit with presets/tiny.metrics/, made with it.
-    env = stage_env(threads)
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = commands.run(cmd, cwd, env=_threads(threads), timeout=None)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                     f"{proc.stderr[-3000:]}")
@@ -28,11 +25,13 @@ def run(cmd: list[str], cwd: Path, check: bool = True, threads: int | None = Non
 
 
 def stage_env(threads: int | None = None) -> dict[str, str]:
-    """The environment a stage runs in here: this venv's dvc and har first on PATH."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    if threads is not None:
-        env["HAR_CPU_THREADS"] = str(threads)
-    return env
+    """The environment a stage runs in here: a person's (tests/commands.py: no kernel-pinning
+    variables, no PYTHONPATH), with this venv's dvc and har first on PATH."""
+    return commands.environment(_threads(threads))
+
+
+def _threads(threads: int | None) -> dict[str, str]:
+    return {} if threads is None else {"HAR_CPU_THREADS": str(threads)}
 
 
 def copy_repo(dst: Path, params: dict) -> Path:

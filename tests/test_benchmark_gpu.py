@@ -1,4 +1,5 @@
-"""benchmarks.gpu --quick runs on the CPU end to end; every row went through the real code
+"""benchmarks.gpu --quick runs on the CPU end to end, as a person runs it (no kernel-pinning
+variables, no PYTHONPATH: tests/commands.py); every row went through the real code
 (har.engine.train_one_epoch, the stages); never a timing assertion."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 import pytest
 import torch
 
-from benchmark_cli import run_benchmark
+from commands import run_benchmark
 
 VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False),
             "channels_last": (False, True, False), "compile": (False, False, True),

@@ -1,19 +1,17 @@
 """benchmarks/ is a package that imports without path tricks: no module touches sys.path,
 every module imports in a fresh interpreter started in the project root with no PYTHONPATH
-(as `python -m benchmarks.<name>` runs it), importing one runs no benchmark, and each
-command's usage line is its `python -m` form."""
+(as `python -m benchmarks.<name>` runs it), importing one runs no benchmark, har is imported
+(pinning the CPU kernels) before anything imports torch, and each command's usage line is its
+`python -m` form."""
 
 from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from benchmark_cli import ROOT, python
+from commands import ROOT, python
 
 BENCHMARKS = ROOT / "benchmarks"
 MODULES = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem != "__init__")
@@ -99,10 +97,8 @@ print(json.dumps({"before": before, "after": after, "usage": usage,
 
 
 def test_every_module_imports_from_the_project_root_without_pythonpath(tmp_path):
-    # Nothing else on the path: a bare environment, and the interpreter's own site-packages.
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    done = subprocess.run([sys.executable, "-c", IMPORT_ALL, ",".join(MODULES), ",".join(COMMANDS)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    # A person's environment (tests/commands.py): no PYTHONPATH, no kernel-pinning variables.
+    done = python("-c", IMPORT_ALL, ",".join(MODULES), ",".join(COMMANDS))
     assert done.returncode == 0, done.stderr[-3000:]
     *printed, last = done.stdout.strip().splitlines()
     assert printed == []  # importing printed nothing: no benchmark ran
@@ -112,6 +108,16 @@ def test_every_module_imports_from_the_project_root_without_pythonpath(tmp_path)
         assert file == str(BENCHMARKS / f"{name}.py")
     for name, usage in found["usage"].items():
         assert usage.startswith(f"usage: python -m benchmarks.{name} "), usage[:200]
+
+
+def test_importing_the_package_pins_the_kernels_and_loads_no_torch():
+    # `python -m benchmarks.<name>` imports the package before the module, so har has pinned
+    # the kernels before any benchmark imports torch; else torch may pick AVX-512 ones and
+    # training code stops on them (har.cpu_kernels.check_isa: "torch was imported before har").
+    code = ("import os, sys, benchmarks; print('har' in sys.modules, 'torch' in sys.modules, "
+            "os.environ.get('ATEN_CPU_CAPABILITY'), os.environ.get('OMP_NUM_THREADS'))")
+    done = python("-c", code, check=True)
+    assert done.stdout.split() == ["True", "False", "avx2", "2"]
 
 
 def test_a_benchmark_is_a_command_of_the_package():

@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from benchmark_cli import run_benchmark
+from commands import run_benchmark
 
 
 def test_quick_run_measures_the_cli_the_server_and_its_memory(tmp_path, videos):

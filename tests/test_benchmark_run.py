@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from benchmark_cli import run_benchmark
+from commands import run_benchmark
 
 SECTIONS = ["extraction", "loading", "training", "feature_cache", "predict", "dvc_overhead", "scaling"]
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmark_cli import python, run_benchmark
+from commands import python, run_benchmark
 
 
 @pytest.fixture(scope="module")

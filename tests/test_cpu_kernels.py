@@ -7,16 +7,10 @@ On a CPU with AVX-512 (this project's CI machine has it) the unpinned run differ
 the last test shows, so the first one can fail.
 """
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from commands import python
 from har.cpu_kernels import AVX2_ENVIRONMENT, without_kernel_choices
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # benchmarks/train_digest.py: three layer families of the default profile, three Adam steps.
 
@@ -36,12 +30,10 @@ def test_the_compared_runs_start_from_an_environment_without_kernel_choices():
 
 
 def train_digest(*args: str, **env_changes) -> tuple[str, str]:
-    """(sha256 of the trained weights, "CAPABILITY kernels | N threads") from a fresh process."""
-    env = without_kernel_choices(os.environ)
-    env.update({k: v for k, v in env_changes.items() if v is not None})
-    env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "benchmarks.train_digest", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    """(sha256 of the trained weights, "CAPABILITY kernels | N threads") from a fresh process,
+    started from an environment without kernel choices (tests/commands.py) plus `env_changes`."""
+    result = python("-m", "benchmarks.train_digest", *args, timeout=300,
+                    env={k: v for k, v in env_changes.items() if v is not None})
     assert result.returncode == 0, result.stderr
     # "torch 2.x | AVX2 kernels | 2 threads | <CPU model>": the middle two are this run's.
     return result.stdout.strip(), " | ".join(result.stderr.strip().splitlines()[-1].split(" | ")[1:3])
@@ -91,9 +83,7 @@ def test_torch_imported_before_har_is_refused_not_silently_unpinned():
     # torch settles its kernels at the first dispatch; asking which it uses is one.
     code = ("import torch\nprint(torch.backends.cpu.get_cpu_capability())\nimport har\n"
             "from har.engine import seed_everything\nseed_everything(0)\n")
-    env = without_kernel_choices(os.environ)
-    result = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
-                            capture_output=True, text=True, timeout=120)
+    result = python("-c", code, timeout=120)
     if result.stdout.strip() == "AVX2":
         pytest.skip("this CPU's own kernels are AVX2: nothing to refuse")
     assert result.returncode != 0
@@ -103,9 +93,7 @@ def test_torch_imported_before_har_is_refused_not_silently_unpinned():
 
 def test_a_bad_override_is_a_clear_error():
     code = "import har, torch\nfrom har.engine import seed_everything\nseed_everything(0)\n"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "HAR_CPU_ISA": "avx512", "PYTHONPATH": str(ROOT)},
-                            timeout=120)
+    result = python("-c", code, env={"HAR_CPU_ISA": "avx512"}, timeout=120)
     assert result.returncode != 0
     assert "HAR_CPU_ISA='avx512': use avx2" in result.stderr
 

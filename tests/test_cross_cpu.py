@@ -14,11 +14,10 @@ sets it): then they fail.
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 
-from benchmark_cli import ROOT, run_benchmark
+from commands import ROOT, run, run_benchmark
 
 # benchmarks/cross_cpu.py's DEFAULT_CPUS: an AMD CPU with AVX-512 (the kind that gave the
 # issue's different accuracies) and an Intel one with AVX2 only.
@@ -30,8 +29,7 @@ def qemu() -> str:
     qemu = os.environ.get("HAR_QEMU")
     if qemu:
         return qemu  # named on purpose: a wrong one fails the tests below, never skips them
-    found = subprocess.run(["bash", str(ROOT / "scripts" / "qemu.sh")], capture_output=True,
-                           text=True, timeout=600)
+    found = run(["bash", ROOT / "scripts" / "qemu.sh"], timeout=600)
     if found.returncode == 0:
         return found.stdout.strip()
     reason = f"scripts/qemu.sh found no QEMU 8+: {found.stderr.strip()[-300:]}"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 import time
 
 import pytest
 
 import har.download
+from commands import free_port
 from har.download import DownloadError, fetch
 
 DATA = bytes(range(256)) * 2000  # 512 KB: several read chunks, so a cut lands mid-file
@@ -115,10 +115,7 @@ def test_server_errors_are_retried_with_backoff(server, tmp_path, monkeypatch):
 
 
 def test_closed_port_fails_with_manual_hint(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/{NAME}"
+    url = f"http://127.0.0.1:{free_port()}/{NAME}"  # nothing listens there
     with pytest.raises(DownloadError) as err:
         fetch(url, tmp_path / NAME, retries=1, timeout=5, progress=False)
     message = str(err.value)

@@ -4,13 +4,12 @@ a damaged file is a named error, and writing frames never imports torch."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from commands import python
 from har.frames import jpeg_round_trip, load_frames, save_frames
 from har.video import read_frames
 
@@ -63,5 +62,5 @@ def test_a_damaged_frame_is_an_error_naming_the_file(tmp_path):
 def test_extracting_never_imports_torch():
     # The extract stage only writes frames: torch would cost it a second and 300+ MB per run.
     code = "import sys, har.extract; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = python("-c", code, check=True)
     assert out.stdout.strip() == "False"

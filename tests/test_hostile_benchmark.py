@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from benchmark_cli import run_benchmark
+from commands import run_benchmark
 
 
 def test_quick_run_reports_every_input_and_the_refusals(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -13,13 +12,14 @@ import pytest
 import torch
 import yaml
 
+import commands
 from har.checkpoint import DIGEST_KEY, load_model, save_checkpoint
 from har.cli import main
 from har.config import ConfigError, deep_merge, load_params, parse_params
 from har.datasets.folder import scan_folder
 from har.datasets.raw import prepare_raw
 from har.datasets.splits import SplitError
-from scratch_repo import BIN, ROOT, copy_repo, run
+from scratch_repo import ROOT, copy_repo, run
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
@@ -92,9 +92,7 @@ def test_dvc_status_does_not_hang_whatever_the_folder_holds(tmp_path):
     hostile_tree(repo / "videos" / "mine")
     # Before, dvc.yaml made the folder a dependency and DVC read every file in it: it blocked
     # on the pipe and read /dev/zero for ever. A hang here is a failure, not a slow test.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["dvc", "status"], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = commands.run(["dvc", "status"], repo, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "download" in proc.stdout  # it did look at the pipeline: nothing has run yet
 

@@ -1,13 +1,12 @@
 """Every registered model trains: forward and backward on a tiny clip."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torchvision.ops import StochasticDepth
 
+from commands import python
 from har.cli import main
 from har.config import load_params
 from har.input_spec import crop_hw
@@ -183,5 +182,5 @@ def test_importing_the_models_does_not_import_torchvision():
     # import har.models, and only the builders of torchvision-based models need it.
     code = ("import sys, har.models, har.checkpoint, har.predict, har.cli; "
             "print('torchvision' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = python("-c", code, check=True)
     assert out.stdout.strip() == "False"

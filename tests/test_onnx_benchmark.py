@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmark_cli import run_benchmark
+from commands import run_benchmark
 
 
 def test_quick_run_puts_every_onnx_figure_beside_its_torch_baseline(tmp_path, videos):

@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import torch
 
 import har.onnx_export
 import tiny_model as tm
+from commands import python
 from har.cli import main
 from har.config import ServeConfig
 from har.data import Preprocessing, preprocess_frames
@@ -222,7 +220,6 @@ assert r.status_code == 200, r.get_json()
 del sys.modules["torch"]
 print("torch imported:", "torch" in sys.modules, sorted(m for m in sys.modules if m.startswith("torch")))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    result = python("-c", script, timeout=120, env={"PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[-1] == "torch imported: False []"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from commands import free_port, popen, run
 from har.onnx_export import export_onnx
 from har.predict import Predictor
 from serving import multipart
@@ -24,16 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIP = "mmaction2__tests_data__test.avi"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pip(venv: Path, *args: str) -> None:
-    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                             "--disable-pip-version-check", *args],
-                            capture_output=True, text=True, timeout=900)
+    result = run([venv / "bin" / "python", "-m", "pip", "install", "--quiet",
+                  "--disable-pip-version-check", *args], bin_dir=venv / "bin", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -49,7 +42,7 @@ def test_a_venv_from_requirements_runtime_predicts_and_serves_without_torch(tiny
         tiny_model.classes, 3)
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
     _pip(venv, "-r", str(ROOT / "requirements-runtime.txt"))
     # The package alone, as a user installs it (a copy: building in the tree would leave build/).
     source = tmp_path / "source"
@@ -58,20 +51,21 @@ def test_a_venv_from_requirements_runtime_predicts_and_serves_without_torch(tiny
         shutil.copy(ROOT / name, source / name)
     _pip(venv, "--no-deps", str(source))
     python, har = venv / "bin" / "python", venv / "bin" / "har"
-    assert subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode != 0
+    # As a person runs them: that venv's bin first on PATH, no PYTHONPATH, no pinning variables.
+    assert run([python, "-c", "import torch"], bin_dir=venv / "bin").returncode != 0
 
     # Outside the project (no params.yaml): eval.clips falls back to 3, as above.
-    result = subprocess.run([str(har), "predict", str(videos / CLIP), "--model", str(model), "--json"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = run([har, "predict", videos / CLIP, "--model", model, "--json"], tmp_path,
+                 bin_dir=venv / "bin", timeout=120)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["model"] == "tiny" and answer["frames_used"] == 12
     assert _close(answer["topk"], expected)
 
-    port = _free_port()
-    server = subprocess.Popen([str(har), "serve", "--model", str(model), "--port", str(port),
-                               "--params", str(ROOT / "params.yaml")], cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = free_port()
+    server = popen([har, "serve", "--model", model, "--port", port,
+                    "--params", ROOT / "params.yaml"], tmp_path, bin_dir=venv / "bin",
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
