@@ -182,6 +182,14 @@ class Setup:
         state = self.optimizer.state.get(first, {})
         return int(state["step"]) if "step" in state else 0
 
+    def weight_sums(self):
+        """One float64 sum per trainable tensor, on the CPU: a trained tensor's sum moves."""
+        import torch
+
+        with torch.no_grad():
+            return torch.stack([p.sum(dtype=torch.float64) for p in self.model.parameters()
+                                if p.requires_grad]).cpu()
+
     def random_batches(self, n: int) -> list:
         """n batches of one random clip tensor already on the device (no loading at all)."""
         import torch
@@ -242,7 +250,7 @@ def _release() -> None:
 def row(section: str, model: str, setting: str, **kw) -> dict:
     r = {"section": section, "model": model, "setting": setting, "arch": None, "input": None,
          "batch": None, "clips_per_s": None, "peak_mb": None, "baseline": None, "ratio": None,
-         "step": None, "steps": None, "loss": None, "applied": None, "note": "",
+         "steps": None, "loss": None, "applied": None, "note": "",
          "skipped": None, "error": None}
     r.update(kw)
     return r
@@ -269,19 +277,20 @@ def ceiling(models: list[tuple], cfg: dict, repeats: int, device, quick: bool) -
 
 
 def _ceiling_row(label, params, name, variant, flags, cfg, repeats, device, quick) -> dict:
-    from har.engine import train_one_epoch
-
     _reset_memory(device)
     setup = None
     try:
         setup = Setup(params, name, flags, device, quick, cfg["seed"])
+        before = setup.weight_sums()
         setup.epoch(setup.random_batches(cfg["warmup"]))  # compile, cuDNN plans, allocations
         rates, last = timed_epochs(setup, setup.random_batches(cfg["batches"]), repeats,
                                    setup.batch * cfg["batches"])
+        peak_mb = _peak_mb(device)  # before weight_sums' few temporaries
+        changed = int((setup.weight_sums() != before).sum())
         return row("ceiling", label, variant, arch=params.model(name).arch, input=setup.input,
-                   batch=setup.batch, clips_per_s=summary(rates), peak_mb=_peak_mb(device),
-                   step=f"{train_one_epoch.__module__}.{train_one_epoch.__qualname__}",
+                   batch=setup.batch, clips_per_s=summary(rates), peak_mb=peak_mb,
                    steps=setup.steps(), expected_steps=cfg["warmup"] + repeats * cfg["batches"],
+                   changed_tensors=changed, trainable_tensors=len(before),
                    loss=last["loss"], applied=setup.applied,
                    note=f"{setup.params_total:,} params ({setup.params_trainable:,} trainable)")
     except Exception as e:  # noqa: BLE001 - one broken combination must not lose the others
@@ -314,7 +323,6 @@ def extract(video: Path, videos: Path, frames_dir: Path, extract_cfg) -> dict:
 def loader(params, name: str, cfg: dict, repeats: int, workers: list[int], device,
            quick: bool, tmp: Path) -> list[dict]:
     from har.data import ClipDataset
-    from har.engine import train_one_epoch
 
     train = params.train_config(name)
     flags = (train.amp, train.channels_last, train.compile)  # as the profile trains it
@@ -335,17 +343,16 @@ def loader(params, name: str, cfg: dict, repeats: int, workers: list[int], devic
                               train=True)
         common = {"arch": params.model(name).arch, "input": setup.input, "batch": setup.batch,
                   "applied": setup.applied}
-        step = f"{train_one_epoch.__module__}.{train_one_epoch.__qualname__}"
         setup.epoch(setup.random_batches(cfg["warmup"]))
         ceiling_rates, _ = timed_epochs(setup, setup.random_batches(cfg["loader_batches"]),
                                         repeats, n)
         top = summary(ceiling_rates)
         rows.append(row("loader", name, f"ceiling, {setting}", clips_per_s=top, **common,
-                        step=step, note=f"random clips on the device; {len(items)} videos "
-                                        f"generated and extracted in {prep_s:.1f} s"))
+                        note=f"random clips on the device; {len(items)} videos "
+                             f"generated and extracted in {prep_s:.1f} s"))
         for w in workers:
             rows.append(_loader_row(setup, name, dataset, w, cfg, repeats, n, top, setting,
-                                    common, step, device))
+                                    common, device))
             print(_line(rows[-1]), flush=True)
         rows.extend(decode_rows(dataset, setup.batch, repeats, device, name))
     finally:
@@ -354,8 +361,7 @@ def loader(params, name: str, cfg: dict, repeats: int, workers: list[int], devic
     return rows
 
 
-def _loader_row(setup, name, dataset, workers, cfg, repeats, n, top, setting, common, step,
-                device):
+def _loader_row(setup, name, dataset, workers, cfg, repeats, n, top, setting, common, device):
     from har.engine import make_loader
 
     label = f"{workers} workers, pinned" if device.type == "cuda" else f"{workers} workers"
@@ -372,7 +378,7 @@ def _loader_row(setup, name, dataset, workers, cfg, repeats, n, top, setting, co
         rates, last = timed_epochs(setup, data, repeats, n)
         fed = summary(rates)
         return row("loader", name, f"{label}, {setting}", clips_per_s=fed,
-                   baseline="ceiling", ratio=fed["median"] / top["median"], step=step,
+                   baseline="ceiling", ratio=fed["median"] / top["median"],
                    steps=setup.steps() - before, expected_steps=repeats * cfg["loader_batches"],
                    loss=last["loss"], loader_alone=summary(alone), workers=workers, **common,
                    note=f"loader alone {summary(alone)['median']:.1f} clips/s")
