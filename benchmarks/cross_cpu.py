@@ -142,9 +142,8 @@ def stage_run(model: str, seed: int, workdir: Path, cpu: str | None = None,
     seconds = time.perf_counter() - start
     checkpoint = torch.load(workdir / "models" / model / f"seed{seed}" / "model.pt",
                             map_location="cpu", weights_only=True)
-    metrics = json.loads((workdir / "metrics" / model / f"seed{seed}.json").read_text())
-    metrics["train"].pop("seconds")  # the one number that is the machine's, not the code's
-    predictions = (workdir / "metrics" / model / f"seed{seed}-predictions.csv").read_text()
+    metrics = json.loads((workdir / "models" / model / f"seed{seed}" / "test.json").read_text())
+    predictions = (workdir / "models" / model / f"seed{seed}" / "test-predictions.csv").read_text()
     return {"cpu": cpu or f"this machine ({cpu_model()})", "run": f"{model}/seed{seed}",
             "digest": checkpoint["weights_sha256"], "metrics": metrics,
             "predictions": predictions, "seconds": round(seconds, 1)}

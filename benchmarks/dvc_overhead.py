@@ -7,7 +7,9 @@ environment's `python` first on PATH):
   project      `dvc status` in the project root, and, only when it reports the pipeline
                up to date, a no-op `dvc repro` there, as the user runs it (it changes
                nothing). When the pipeline is not up to date the no-op figure is skipped
-               rather than starting a real reproduction. Target: no-op repro <= 3 s.
+               rather than starting a real reproduction. The listing stage always shows as
+               changed (always_changed: it lists a folder dataset) and does not count.
+               The note gives the number of stages DVC checks. Target: no-op repro <= 2 s.
   full repro   only with --full-repro (~10 min on 2 cores): `git clone` of the project's
                HEAD (committed files only) into a temporary folder (or --clone-dir, kept),
                then `dvc repro` there, timed once; then a no-op `dvc repro` in the clone.
@@ -16,7 +18,7 @@ environment's `python` first on PATH):
                (UCF101's video count) of our format (har.frames.save_frames, tiny frames:
                DVC's cost is per file, not per byte): the first `dvc repro` (hashing and
                caching every file), then `dvc status` and a no-op `dvc repro`, timed
-               `--repeats` times. Target: no-op repro <= 3 s, as for the default pipeline.
+               `--repeats` times. Target: no-op repro <= 3 s.
 
     python -m benchmarks.dvc_overhead [--quick] [--repeats N] [--files N]
                                       [--full-repro [--clone-dir DIR]] [--json PATH]
@@ -45,7 +47,7 @@ DEFAULTS = {"files": 13_320, "full_repro": False, "clone_dir": None}
 QUICK = {"files": 200}
 DEFAULT_REPEATS = 3
 QUICK_REPEATS = 1
-NOOP_TARGET_S = 3.0
+NOOP_TARGET_S = 2.0
 FULL_TARGET_S = 15 * 60.0
 CLASSES = 101
 
@@ -78,6 +80,18 @@ def _status(cwd: Path, env: dict | None = None) -> tuple[float, dict]:
     return seconds, json.loads(text[text.index("{"):]) if "{" in text else {}
 
 
+def stage_count(root: Path) -> int:
+    """How many stages dvc.yaml expands to for params.yaml's models and seeds."""
+    import yaml
+
+    from har.config import load_params
+    from har.lockfile import pipeline_stages
+
+    params = load_params(root / "params.yaml")
+    return len(pipeline_stages(list(params.models), params.train.seeds,
+                               yaml.safe_load((root / "dvc.yaml").read_text())))
+
+
 def project(repeats: int) -> tuple[list[dict], dict]:
     """dvc status in the project and, when up to date, a no-op dvc repro."""
     status_s, repro_s = [], []
@@ -85,6 +99,8 @@ def project(repeats: int) -> tuple[list[dict], dict]:
         for _ in range(repeats):
             seconds, status = _status(ROOT)
             status_s.append(seconds)
+        # The listing stage is always changed by design (listing/dvc.yaml).
+        status = {k: v for k, v in status.items() if v != ["always changed"]}
         if not status:
             for _ in range(repeats):
                 seconds, _ = dvc(["repro"], ROOT)
@@ -97,7 +113,7 @@ def project(repeats: int) -> tuple[list[dict], dict]:
                note="reported, no target"),
         figure("no-op dvc repro, project", "s", repro_s, higher_is_better=False, busy=busy.value,
                target={"of": "value", "op": "<=", "value": NOOP_TARGET_S, "unit": "s"},
-               skipped=skipped),
+               skipped=skipped, note=f"{stage_count(ROOT)} stages"),
     ]
     return figures, {"up_to_date": not status, "changed_stages": changed[:20]}
 
@@ -124,7 +140,8 @@ def full_repro(clone_dir: Path | None, repeats: int) -> tuple[list[dict], dict]:
                    busy=busy.value, note=f"commit {head[:10]}, git clone took {clone_s:.1f} s",
                    target={"of": "value", "op": "<=", "value": FULL_TARGET_S, "unit": "s"}),
             figure("no-op dvc repro, clean clone", "s", noop, higher_is_better=False, busy=busy.value,
-                   target={"of": "value", "op": "<=", "value": NOOP_TARGET_S, "unit": "s"}),
+                   target={"of": "value", "op": "<=", "value": NOOP_TARGET_S, "unit": "s"},
+                   note=f"{stage_count(target)} stages"),
         ]
         return figures, {"commit": head, "clone_dir": str(target) if keep else None,
                          "clone_s": clone_s}

@@ -196,6 +196,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune_lock(args: argparse.Namespace) -> int:
+    from har.lockfile import LOCK, prune
+
+    removed = prune()
+    print(f"{LOCK}: removed {len(removed)} entries of stages dvc.yaml no longer defines"
+          + (f": {', '.join(removed)}" if removed else ""))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from har.config import load_params
     from har.serve import serve
@@ -270,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="MODEL.pt", help="a checkpoint, models/<model>/seed<k>/model.pt")
     p.add_argument("out", metavar="OUT.onnx")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("prune-lock", help="remove dvc.lock's entries of stages that dvc.yaml no "
+                                          "longer defines (a model or seed taken out)")
+    p.set_defaults(func=cmd_prune_lock)
 
     p = sub.add_parser("serve", help="web page and JSON API for predictions (waitress)")
     p.add_argument("--model", action="append", required=True,

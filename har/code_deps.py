@@ -1,16 +1,27 @@
 """Which of har's source files a script runs: its `har` imports, followed transitively, those
 inside functions included (read with `ast`, nothing is imported).
 
-Two users: tests/test_dvc_deps.py checks that every stage in dvc.yaml depends on the code
-its script runs (a dependency written by hand drifts: an eval-only change to a model's
-forward must re-run evaluate), and har/resume.py refuses to resume a training whose code
-changed.
+Every stage depends on its code through the code stage (stages/code.py), which writes the
+md5s of those files, per stage (data/code/stage-<name>.json: the script and what it imports)
+and per model (data/code/model-<name>.json: `model_code`, the model family's module and what
+it imports: the registry imports a family only when one of its models is built,
+har/models/registry.py). An edit to any file re-runs exactly the stages whose files' md5s
+change: one family's file, only the stages of its models. The lists are derived, never
+written by hand, so they cannot drift; dvc.lock stays small (one dep per stage for its code,
+not one per file), which keeps a no-op `dvc repro` fast.
+
+Other users: har/results_check.py renders the same files to check that dvc.lock records this
+commit's code, and har/resume.py refuses to resume a training whose code changed.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 from pathlib import Path
+
+from har import paths
 
 PACKAGE = "har"
 
@@ -79,3 +90,53 @@ def har_files(script: Path | str, root: Path | str = ".") -> set[str]:
 def stage_code(script: Path | str, root: Path | str = ".") -> set[str]:
     """The script and the har files it runs, less those in EXEMPT: what its stage must depend on."""
     return ({Path(script).as_posix()} | har_files(script, root)) - set(EXEMPT)
+
+
+REGISTRY = "har/models/registry.py"
+
+
+def model_modules(root: Path | str = ".") -> dict[str, str]:
+    """arch -> the module of har/models that registers it: the registry's MODEL_MODULES,
+    read as a literal from its source (so this needs no torch)."""
+    tree = ast.parse((Path(root) / REGISTRY).read_text(), filename=REGISTRY)
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and getattr(node.targets[0], "id", None) == "MODEL_MODULES"):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{REGISTRY}: no MODEL_MODULES literal")  # a test keeps it there
+
+
+def model_code(arch: str, root: Path | str = ".") -> set[str]:
+    """The har files that building `arch` runs beyond its stage script's imports: its family's
+    module and everything that imports, transitively (shared files included)."""
+    modules = model_modules(root)
+    if arch not in modules:  # the params stage has refused it already; say it again here
+        raise KeyError(f"unknown model {arch!r}; registered: {', '.join(sorted(modules))}")
+    family = f"har/models/{modules[arch]}.py"
+    return ({family} | har_files(family, root)) - set(EXEMPT)
+
+
+def fingerprint(files: set[str], root: Path | str = ".") -> dict[str, str]:
+    """{path: md5 of its bytes} over `files`, sorted: a file whose content changes iff the code does."""
+    return {f: hashlib.md5((Path(root) / f).read_bytes()).hexdigest() for f in sorted(files)}
+
+
+STAGES = Path("stages")
+
+
+def code_listings(archs: dict[str, str], root: Path | str = ".") -> dict[Path, str]:
+    """path (relative to root) -> the text the code stage writes there: one file per stage
+    script of stages/, one per model of `archs` (model name -> arch)."""
+    root = Path(root)
+    out = {}
+    for script in sorted((root / STAGES).glob("*.py")):
+        rel = (STAGES / script.name).as_posix()
+        out[paths.stage_code_file(script.stem)] = _record(fingerprint(stage_code(rel, root), root))
+    for name, arch in sorted(archs.items()):
+        out[paths.model_code_file(name)] = _record(fingerprint(model_code(arch, root), root),
+                                                   arch=arch)
+    return out
+
+
+def _record(files: dict[str, str], **extra) -> str:
+    return json.dumps({**extra, "files": files}, indent=1) + "\n"

@@ -307,6 +307,9 @@ def _validate(p: Params) -> None:
     for name in p.models:
         if not name.replace("_", "").isalnum():
             raise ConfigError(f"params.yaml: model name {name!r} must be letters, digits and _")
+        if name == "pretrained":  # models/pretrained/ holds the weights stage's files
+            raise ConfigError("params.yaml: a model may not be named 'pretrained' (models/"
+                              "pretrained/ holds the pretrained weight files); rename it")
         if "seeds" in p.models[name].train:
             raise ConfigError(f"params.yaml: models.{name}.train.seeds: seeds are the same for "
                               "every model (DVC's matrix runs each model over train.seeds); set "

@@ -1,4 +1,4 @@
-"""dvclive's per-epoch curves read back (the train stage writes them, har/engine.py)."""
+"""dvclive's per-epoch curves read back (stages/train.py writes them with dvclive)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ in `requests`.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -17,10 +16,11 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from har.errors import HarError, InputError
+from har.fileio import file_digest, url_file_name  # noqa: F401  (re-exported: archive_store)
 
 
 # HTTP statuses worth retrying; anything else (404, 403, ...) will not change by waiting.
@@ -37,21 +37,6 @@ _CHUNK = 1 << 16
 
 class DownloadError(HarError, RuntimeError):
     """A file could not be fetched or failed its checksum."""
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def url_file_name(url: str) -> str:
-    name = PurePosixPath(unquote(urlsplit(url).path)).name
-    if not name:
-        raise InputError(f"{url}: URL does not end in a file name")
-    return name
 
 
 def _checks(sha256: str | None, md5: str | None) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """The frozen-encoder feature cache: run a frozen per-frame encoder once, train the head on its outputs.
 
 When a model's encoder is fully frozen (see har.models.features), recomputing it
-every epoch is nearly all of training time. The features@<model> stage stores its
+every epoch is nearly all of training time. The features@<model>-<seed> stage stores its
 output for every stored frame of every train and validation video, one float32
 array per split (`<split>.npy`, rows in the split CSV's order, `frames_stored` rows
 per video). Training then samples clips from those rows exactly as ClipDataset

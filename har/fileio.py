@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
+from urllib.parse import unquote, urlsplit
+
+from har.errors import InputError
 
 
 def _read_umask() -> int:
@@ -84,3 +88,20 @@ def write_csv(path: Path | str, fieldnames: list[str], rows: Iterable[dict]) -> 
 def read_csv(path: Path | str) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in blocks (archives are gigabytes)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def url_file_name(url: str) -> str:
+    """The file name a URL ends in (percent-decoded): what a download is saved as."""
+    name = PurePosixPath(unquote(urlsplit(url).path)).name
+    if not name:
+        raise InputError(f"{url}: URL does not end in a file name")
+    return name

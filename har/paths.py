@@ -4,6 +4,10 @@ from pathlib import Path
 
 # The params stage's marker: every stage is downstream of it, so params.yaml is checked first.
 PARAMS_CHECKED = Path("data/params.ok")
+# The code stage's md5s of each stage's and each model's code (stages/code.py).
+CODE = Path("data/code")
+# The listing stage's list of a folder dataset's videos (stages/listing.py).
+LISTING = Path("data/listing.tsv")
 ARCHIVES = Path("data/archives")  # downloaded dataset archives, kept between runs
 RAW = Path("data/raw")
 RAW_VIDEOS = RAW / "videos"
@@ -15,6 +19,9 @@ SPLITS = Path("data/splits")  # train.csv, val.csv, test.csv, classes.txt
 MODELS = Path("models")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
+# Wall-clock times of the runs: apart from every DVC output, so that outputs are pure functions
+# of their inputs; no stage reads them, DVC does not track them, git ignores them.
+TIMINGS = Path("timings")
 
 
 # One training run is a model of params.yaml's `models` and a seed of train.seeds: DVC's
@@ -26,43 +33,56 @@ def run_name(model: str, seed: int) -> str:
     return f"{model}/seed{seed}"
 
 
+def run_dir(model: str, seed: int) -> Path:
+    """Everything one run writes, in the DVC cache (pushed and pulled like any output, restored
+    from the run-cache): the checkpoint, its curves, its test metrics and predictions."""
+    return MODELS / model / f"seed{seed}"
+
+
 def checkpoint(model: str, seed: int) -> Path:
-    return MODELS / model / f"seed{seed}" / "model.pt"
+    return run_dir(model, seed) / "model.pt"
 
 
-# The functions below take the metrics folder as an argument so that tests and tools can
-# read a copy of it; the stages use the default.
+def live_dir(model: str, seed: int) -> Path:
+    """dvclive's folder of one run's per-epoch curves (the train stage's)."""
+    return run_dir(model, seed) / "train"
 
 
-def live_dir(model: str, seed: int, metrics: Path = METRICS) -> Path:
-    """dvclive's folder of one run's per-epoch curves."""
-    return Path(metrics) / "train" / model / f"seed{seed}"
-
-
-def curve_file(model: str, seed: int, split: str, metric: str, metrics: Path = METRICS) -> Path:
+def curve_file(model: str, seed: int, split: str, metric: str) -> Path:
     """One per-epoch curve of one run as dvclive writes it (split: train or val; metric:
     loss or top1)."""
-    return live_dir(model, seed, metrics) / "plots" / "metrics" / split / f"{metric}.tsv"
+    return live_dir(model, seed) / "plots" / "metrics" / split / f"{metric}.tsv"
 
 
-def seed_metrics_file(model: str, seed: int, metrics: Path = METRICS) -> Path:
+def seed_metrics_file(model: str, seed: int) -> Path:
     """The evaluate stage's test metrics of one run."""
-    return Path(metrics) / model / f"seed{seed}.json"
+    return run_dir(model, seed) / "test.json"
 
 
-def seed_confusion_file(model: str, seed: int, metrics: Path = METRICS) -> Path:
+def seed_confusion_file(model: str, seed: int) -> Path:
     """The evaluate stage's per-video predictions of one run."""
-    return Path(metrics) / model / f"seed{seed}-predictions.csv"
+    return run_dir(model, seed) / "test-predictions.csv"
 
 
-def metrics_file(model: str) -> Path:
-    """The aggregate stage's summary over seeds: each seed's numbers, their mean and std."""
-    return METRICS / f"{model}.json"
+# The aggregate stage's summaries: in git (cache: false), so `dvc metrics diff`, `dvc plots
+# diff` and the results table work from a clone alone. They take the metrics folder as an
+# argument so that tools can read a copy of it.
 
 
-def confusion_file(model: str) -> Path:
+def metrics_file(model: str, metrics: Path = METRICS) -> Path:
+    """One model's summary over seeds: each seed's numbers, their mean and std."""
+    return Path(metrics) / f"{model}.json"
+
+
+def confusion_file(model: str, metrics: Path = METRICS) -> Path:
     """Every seed's per-video predictions in one table, for `dvc plots` (confusion template)."""
-    return METRICS / "confusion" / f"{model}.csv"
+    return Path(metrics) / "confusion" / f"{model}.csv"
+
+
+def curves_file(model: str, metrics: Path = METRICS) -> Path:
+    """Per epoch: the seeds' mean training and validation loss and top-1, and the lowest and
+    highest seed's validation values (the report's curves, `dvc plots`)."""
+    return Path(metrics) / "curves" / f"{model}.csv"
 
 
 def pretrained_dir(model: str) -> Path:
@@ -71,5 +91,22 @@ def pretrained_dir(model: str) -> Path:
 
 
 def features_dir(model: str, seed: int) -> Path:
-    """The features@<model> stage's output for one seed: cached outputs of a frozen encoder."""
+    """The features@<model>-<seed> stage's output: cached outputs of a frozen encoder."""
     return FEATURES / model / f"seed{seed}"
+
+
+def train_timing_file(model: str, seed: int) -> Path:
+    """How long one run's training took (seconds, device, processes): written by the train stage."""
+    return TIMINGS / model / f"seed{seed}-train.json"
+
+
+def stage_code_file(stage: str) -> Path:
+    """The code stage's md5s of the files a stage's script runs, which that stage depends on."""
+    return CODE / f"stage-{stage}.json"
+
+
+def model_code_file(model: str) -> Path:
+    """The code stage's md5s of a model's family code, which the stages building it depend on."""
+    return CODE / f"model-{model}.json"
+
+

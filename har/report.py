@@ -17,7 +17,6 @@ matplotlib.use("Agg")  # no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
 
 from har import paths  # noqa: E402
-from har.curves import read_curve  # noqa: E402
 from har.errors import MissingFileError  # noqa: E402
 from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types  # noqa: E402
 
@@ -26,7 +25,9 @@ DATASET_NAMES = {"synthetic": "the built-in dataset", "ucf101": "UCF101", "hmdb5
 
 COLUMNS = ["model", "input (frames x size)", "params", "seeds", "best epoch", "train acc",
            "val acc", "test acc (clip)", "test top-5 (clip)", "test acc (video)",
-           "95% CI (video)", "test loss", "train time"]
+           "95% CI (video)", "test loss"]
+# No training time: the table is an output, a pure function of the metrics, and a time is
+# not (it lives in timings/, har/paths.py).
 VIDEO_ACCURACY = COLUMNS.index("test acc (video)")
 
 
@@ -46,10 +47,6 @@ def _pct(mean: float, std: float | None = None) -> str:
     if std is None:
         return f"{100 * mean:.1f}%"
     return f"{100 * mean:.1f} ± {100 * std:.1f}%"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def input_cell(clips: dict) -> str:
@@ -80,7 +77,6 @@ def measured_row(name: str, m: dict) -> dict[str, str]:
         "95% CI (video)": f"{100 * low:.1f}–{100 * high:.1f}%",
         "test loss": f"{t['loss']:.3f}" if ts["loss"] is None else
                      f"{t['loss']:.3f} ± {ts['loss']:.3f}",
-        "train time": _duration(tr["seconds"]),
     }
 
 
@@ -161,21 +157,23 @@ def action_type_table(metrics: dict[str, dict], counts: dict[str, pd.Series]) ->
 
 
 def plot_curves(metrics: Path, models: list[str], seeds: list[int], out_png: Path) -> None:
-    """Per model: the mean over seeds as a line, the band from the lowest to the highest seed."""
+    """Per model: the mean over seeds as a line, the band from the lowest to the highest seed
+    (validation), from the aggregate stage's metrics/curves/<model>.csv."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, name in enumerate(models):
+        path = paths.curves_file(name, metrics)
+        if not path.is_file():
+            raise MissingFileError(f"{path}: no curves for model {name!r} (run its aggregate "
+                                   "stage: dvc repro aggregate@" + name + ")")
+        curves = pd.read_csv(path).set_index("epoch")
         color = f"C{i % 10}"
         for ax, metric in zip(axes, ("loss", "top1")):
             for split, style in (("train", "--"), ("val", "-")):
-                tsvs = [paths.curve_file(name, s, split, metric, metrics) for s in seeds]
-                curves = pd.DataFrame({s: read_curve(t) for s, t in zip(seeds, tsvs) if t.is_file()})
-                if curves.empty:
-                    continue
-                ax.plot(curves.index, curves.mean(axis=1), style, color=color,
+                ax.plot(curves.index, curves[f"{split}_{metric}"], style, color=color,
                         label=f"{name} {split}")
-                if split == "val" and curves.shape[1] > 1:
-                    ax.fill_between(curves.index, curves.min(axis=1), curves.max(axis=1),
-                                    color=color, alpha=0.15, linewidth=0)
+            if len(seeds) > 1:
+                ax.fill_between(curves.index, curves[f"val_{metric}_min"],
+                                curves[f"val_{metric}_max"], color=color, alpha=0.15, linewidth=0)
     for ax, title in zip(axes, ("loss", "accuracy (top-1)")):
         ax.set_title(f"{title}: mean over {len(seeds)} seeds, validation band min–max")
         ax.set_xlabel("epoch")

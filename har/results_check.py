@@ -36,6 +36,9 @@ import yaml
 from har import paths
 from har.config import load_params
 from har.errors import InputError
+from har.code_deps import code_listings
+from har.datasets.folder import dataset_listing
+from har.lockfile import pipeline_stages, stale_entries
 from har.report import render_results
 
 README = Path("README.md")
@@ -88,26 +91,12 @@ def dvc_md5(path: Path) -> str:
     return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
-def pipeline_stages(models: list[str], seeds: list[int], dvc_yaml: dict) -> set[str]:
-    """The stage names dvc.yaml defines for these models and seeds: `name`, `name@<model>`
-    (foreach over models) and `name@<model>-<seed>` (matrix over models and seeds)."""
-    names = set()
-    for name, stage in (dvc_yaml.get("stages") or {}).items():
-        if "foreach" in stage:
-            names.update(f"{name}@{m}" for m in models)
-        elif "matrix" in stage:
-            names.update(f"{name}@{m}-{s}" for m in models for s in seeds)
-        else:
-            names.add(name)
-    return names
-
-
 def current_stages(lock: dict, models: list[str], seeds: list[int],
                    dvc_yaml: dict) -> dict[str, dict]:
     """dvc.lock's entries of the stages dvc.yaml defines for params.yaml's models and seeds.
 
-    DVC keeps the lock entries of a stage that no longer exists (a model or seed removed
-    from params.yaml, a stage renamed in dvc.yaml); they no longer count.
+    DVC keeps the lock entries of a stage that no longer exists (har/lockfile.py); they do
+    not count here, and lock_problems reports them.
     """
     defined = pipeline_stages(models, seeds, dvc_yaml)
     return {name: stage for name, stage in (lock.get("stages") or {}).items() if name in defined}
@@ -130,11 +119,22 @@ def stale_problems(root: Path, lock: dict, params: dict, models: list[str], seed
     """Stages whose source files or params differ from what dvc.lock recorded when they ran."""
     stages = current_stages(lock, models, seeds, dvc_yaml)
     produced = [o["path"] for stage in stages.values() for o in stage.get("outs", [])]
+    # The code and listing stages' files are rendered here as those stages write them: a
+    # stage depends on its code through them, so an edit to a source file shows here.
+    p = load_params(root / "params.yaml")
+    rendered = code_listings({name: spec.arch for name, spec in p.models.items()}, root)
+    rendered[paths.LISTING] = dataset_listing(p.dataset, root)
+    listed = {path.as_posix(): hashlib.md5(text.encode()).hexdigest()
+              for path, text in rendered.items()}
     stale: dict[str, list[str]] = {}
     for name, stage in stages.items():
         changed = []
         for dep in stage.get("deps", []):
             path = dep["path"]
+            if path in listed:
+                if listed[path] != dep["md5"]:
+                    changed.append(path)
+                continue
             if any(path == out or path.startswith(f"{out}/") or out.startswith(f"{path}/")
                    for out in produced):
                 continue  # data made by stages (metrics/ holds outputs): checked as outputs
@@ -173,6 +173,10 @@ def lock_problems(root: Path, stale: bool = True) -> list[str]:
     if not outputs:
         return [f"{LOCK}: records no metrics; run `dvc repro`"]
     problems = []
+    leftover = stale_entries(root)
+    if leftover:
+        problems.append(f"{LOCK}: holds {len(leftover)} entries of stages that dvc.yaml no longer "
+                        f"defines ({', '.join(leftover)}); run `har prune-lock`")
     if stale:
         raw = yaml.safe_load((root / "params.yaml").read_text())
         problems += stale_problems(root, lock, raw, models, seeds, dvc_yaml)

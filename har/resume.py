@@ -1,6 +1,6 @@
 """Per-epoch training checkpoints, so a killed `train@<model>` resumes where it stopped.
 
-The checkpoint lives in checkpoints/<model>/last.pt, outside every DVC output: DVC
+The checkpoint lives in checkpoints/<model>/seed<k>/last.pt, outside every DVC output: DVC
 deletes a stage's outputs before it reruns the stage, so a file among them (or a
 `persist` output, which DVC would also cache and push) could not carry state from
 a killed run to the next. It is written atomically after each complete epoch and
@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from har.code_deps import stage_code
+from har.code_deps import model_code, stage_code
 from har.errors import InputError
 from har.fileio import atomic_path
 
 ROOT = Path("checkpoints")
 # What the train stage's result depends on beyond params: its code, every har file the
-# script imports (har/code_deps.py; dvc.yaml's deps cover the same, tests/test_dvc_deps.py).
+# script imports and the model family's own files (har/code_deps.py; dvc.yaml's deps and the
+# inputs stage's fingerprint cover the same, tests/test_dvc_deps.py).
 TRAIN_SCRIPT = "stages/train.py"
 DATA = ("data/splits",)
 
@@ -76,7 +77,7 @@ def fingerprint(params, model_name: str, seed: int, world_size: int, features_in
            for k, v in parts.items()}
     out["data (splits, features)"] = _files_digest(DATA + (str(features_info),))
     out["data (frames)"] = _frames_digest(frames)
-    out["code"] = _files_digest(tuple(sorted(stage_code(TRAIN_SCRIPT))))
+    out["code"] = _files_digest(tuple(sorted(stage_code(TRAIN_SCRIPT) | model_code(spec.arch))))
     return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 
@@ -27,7 +26,7 @@ Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 # The per-seed numbers that are summarised (dotted paths into an evaluate stage's JSON).
 SUMMARISED = ("test.clip_top1", "test.clip_top5", "test.video_top1", "test.loss",
-              "train.best_epoch", "train.train_top1", "train.val_top1", "train.seconds")
+              "train.best_epoch", "train.train_top1", "train.val_top1")
 PLATEAU_EPOCHS = 3  # the plateau check: how the last epochs' mean validation accuracy moves
 
 
@@ -41,10 +40,11 @@ def wilson_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, fl
     return max(0.0, (centre - half) / denominator), min(1.0, (centre + half) / denominator)
 
 
-def load_runs(model: str, seeds: list[int], metrics_dir: Path = paths.METRICS) -> list[dict]:
+def load_runs(model: str, seeds: list[int]) -> list[dict]:
+    """Each seed's test metrics (the evaluate stage's models/<model>/seed<k>/test.json)."""
     runs = []
     for seed in seeds:
-        path = paths.seed_metrics_file(model, seed, metrics_dir)
+        path = paths.seed_metrics_file(model, seed)
         if not path.is_file():
             raise MissingFileError(f"{path}: no metrics for model {model!r} with seed {seed} "
                                    f"(run its evaluate stage: dvc repro evaluate@{model}-{seed})")
@@ -52,16 +52,36 @@ def load_runs(model: str, seeds: list[int], metrics_dir: Path = paths.METRICS) -
     return runs
 
 
-def val_curves(model: str, seeds: list[int], metrics_dir: Path = paths.METRICS) -> pd.DataFrame:
-    """Validation top-1 per epoch (rows) and seed (columns), from the train stage's dvclive TSVs."""
+def seed_curves(model: str, seeds: list[int], split: str = "val", metric: str = "top1"
+                ) -> pd.DataFrame:
+    """One curve per epoch (rows) and seed (columns), from the train stage's dvclive TSVs."""
     columns = {}
     for seed in seeds:
-        tsv = paths.curve_file(model, seed, "val", "top1", metrics_dir)
+        tsv = paths.curve_file(model, seed, split, metric)
         if not tsv.is_file():
-            raise MissingFileError(f"{tsv}: no validation curve for model {model!r} with seed "
-                                   f"{seed} (run dvc repro train@{model}-{seed})")
+            raise MissingFileError(f"{tsv}: no {split} {metric} curve for model {model!r} with "
+                                   f"seed {seed} (run dvc repro train@{model}-{seed})")
         columns[seed] = read_curve(tsv)
     return pd.DataFrame(columns).rename_axis("epoch")
+
+
+def val_curves(model: str, seeds: list[int]) -> pd.DataFrame:
+    """Validation top-1 per epoch (rows) and seed (columns): what the plateau is read from."""
+    return seed_curves(model, seeds, "val", "top1")
+
+
+def mean_curves(model: str, seeds: list[int]) -> pd.DataFrame:
+    """metrics/curves/<model>.csv: per epoch, the seeds' mean of every curve, and the lowest and
+    highest seed's validation curves (the report draws the band between them)."""
+    table = {}
+    for split in ("train", "val"):
+        for metric in ("loss", "top1"):
+            curves = seed_curves(model, seeds, split, metric)
+            table[f"{split}_{metric}"] = curves.mean(axis=1)
+            if split == "val":
+                table[f"val_{metric}_min"] = curves.min(axis=1)
+                table[f"val_{metric}_max"] = curves.max(axis=1)
+    return pd.DataFrame(table).rename_axis("epoch").reset_index()
 
 
 def summarise(runs: list[dict], curves: pd.DataFrame) -> dict:
@@ -116,12 +136,11 @@ def _nest(flat: pd.Series) -> dict:
     return out
 
 
-def seed_predictions(model: str, seeds: list[int], metrics_dir: Path = paths.METRICS
-                     ) -> pd.DataFrame:
+def seed_predictions(model: str, seeds: list[int]) -> pd.DataFrame:
     """Every seed's per-video predictions in one table (video, actual, predicted, seed)."""
     frames = []
     for seed in seeds:
-        path = paths.seed_confusion_file(model, seed, metrics_dir)
+        path = paths.seed_confusion_file(model, seed)
         if not path.is_file():
             raise MissingFileError(f"{path}: no predictions for model {model!r} with seed {seed}")
         frames.append(pd.read_csv(path, dtype=str).assign(seed=seed))

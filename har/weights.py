@@ -1,25 +1,22 @@
 """torchvision's pretrained weight files: which URL, where they live, how they are loaded.
 
 The `weights@<model>` stage fetches the file a model needs into
-models/pretrained/<model>/ (a DVC output, so `dvc push` shares it); training then
-runs offline. Files keep torchvision's names, which carry the first hex digits of
+models/pretrained/<model>/ (a DVC output, so `dvc push` shares it) with
+har/weights_fetch.py; training then runs offline and never imports the downloader, so an
+edit to the download code re-runs no training. Files keep torchvision's names, which carry the first hex digits of
 their sha256, and are verified against them.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import re
 from pathlib import Path
 
-from har.download import DownloadError, fetch, file_digest, url_file_name
+from har.fileio import file_digest, url_file_name
 from har.errors import HarError, InputError
 
 PRETRAINED_DIR = Path("models/pretrained")
-# A mirror of https://download.pytorch.org/models/ (same file names), for networks
-# that cannot reach it; an http(s):// or file:// base URL.
-MIRROR_ENV = "HAR_WEIGHTS_MIRROR"
 
 # Short keys -> torchvision model names. The URLs (and so the hashes in the file
 # names) come from torchvision itself, so they follow whatever version is installed.
@@ -62,38 +59,11 @@ def weight_file_name(key: str) -> str:
     return url_file_name(weight_url(key))
 
 
-def source_url(key: str) -> str:
-    """Where to fetch `key` from: torchvision's URL, or the same file name under $HAR_WEIGHTS_MIRROR."""
-    mirror = os.environ.get(MIRROR_ENV)
-    if mirror:
-        return f"{mirror.rstrip('/')}/{weight_file_name(key)}"
-    return weight_url(key)
-
-
 def torch_hub_copy(key: str) -> Path:
     """Where torchvision itself caches the file; users who ran torchvision may have it."""
     import torch  # heavy; only needed here
 
     return Path(torch.hub.get_dir()) / "checkpoints" / weight_file_name(key)
-
-
-def fetch_weights(key: str, dest_dir: Path, progress: bool = True) -> Path:
-    """Put the verified weight file for `key` in `dest_dir`: from torch's cache if there, else the network."""
-    name = weight_file_name(key)
-    dest = Path(dest_dir) / name
-    prefix = expected_hash_prefix(name)
-    cached = torch_hub_copy(key)
-    if cached.is_file():
-        try:  # fetch() copies and verifies in one pass, or returns a dest already verified
-            return fetch(cached.as_uri(), dest, sha256=prefix, progress=False)
-        except DownloadError:
-            pass  # a damaged copy in torch's cache: take the network's instead
-    url = source_url(key)
-    try:
-        return fetch(url, dest, sha256=prefix, progress=progress)
-    except DownloadError as e:
-        raise WeightsError(f"{e}. Or put a copy at {cached} (torch's cache), where it is "
-                           f"picked up next time") from e
 
 
 def find_weights(key: str) -> Path:
@@ -103,8 +73,8 @@ def find_weights(key: str) -> Path:
     if not found:
         raise WeightsError(
             f"pretrained weights {name} not found: run `dvc repro` (stage weights@<model> fetches "
-            f"them from {source_url(key)}), or download that URL by hand and place the file in "
-            f"{PRETRAINED_DIR}/<model>/ or {torch_hub_copy(key).parent}/")
+            f"them from {weight_url(key)}, or from $HAR_WEIGHTS_MIRROR), or download that URL by "
+            f"hand and place the file in {PRETRAINED_DIR}/<model>/ or {torch_hub_copy(key).parent}/")
     path = found[0]
     prefix = expected_hash_prefix(name)
     if prefix and not file_digest(path).startswith(prefix):

@@ -56,7 +56,6 @@ def main(model_name: str, seed: int) -> None:
             "epochs": ckpt["epochs"],
             "train_top1": ckpt["train_top1"],
             "val_top1": ckpt["val_top1"],
-            "seconds": round(ckpt["train_seconds"], 1),
         },
         "params": {"total": ckpt["params_total"], "trainable": ckpt["params_trainable"]},
     }

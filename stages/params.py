@@ -8,6 +8,7 @@ stages whose own params or inputs changed.
 
 from har import paths
 from har.config import load_params
+from har.datasets import synthetic
 from har.fileio import write_text
 from har.models import check_model_params
 from har.stage import run
@@ -16,6 +17,9 @@ from har.stage import run
 def main() -> None:
     params = load_params()
     check_model_params(params)  # what needs the model registry: archs, evaluation lengths
+    # What needs a dataset module (har.config stays free of numpy): every section is checked,
+    # the unused ones too, so that switching datasets later meets no surprise.
+    synthetic.validate(params.dataset.synthetic)
     write_text(paths.PARAMS_CHECKED, "params.yaml: valid (stages/params.py)\n")
 
 

@@ -2,7 +2,8 @@
 its best epoch on validation.
 
 Writes models/<model>/seed<k>/model.pt (a plain dict: weights, model config, class names,
-preprocessing, training summary) and per-epoch curves with dvclive. A model whose
+preprocessing, training summary) and per-epoch curves with dvclive, both pure functions of
+the stage's inputs; the training time goes to timings/<model>/seed<k>-train.json alone. A model whose
 encoder is fully frozen trains its head on the features stage's cache.
 
 Resumable: each epoch ends with a checkpoint in checkpoints/<model>/seed<k>/ (har/resume.py).
@@ -23,7 +24,7 @@ from har.distributed import relaunch_under_torchrun
 from har.engine import (amp_dtype, evaluate, make_adam, make_loader, seed_everything,
                         select_device, to_channels_last, train_one_epoch)
 from har.features import FeatureClipDataset, load_cache
-from har.fileio import read_csv
+from har.fileio import read_csv, write_json
 from har.frames import FrameCache
 from har.models import count_parameters, create_model
 from har.models.features import FeatureHead, frozen_encoder
@@ -169,7 +170,6 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
         "val_loss": best["val_loss"],
         "train_top1": best["train_top1"],
         "train_loss": best["train_loss"],
-        "train_seconds": seconds,
         "epochs": cfg.epochs,
         "params_total": total,
         "params_trainable": trainable,
@@ -179,6 +179,12 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
         "val_videos": val_videos,  # each counted once across processes
     }
     save_checkpoint(checkpoint, paths.checkpoint(model_name, seed))  # with a digest of its weights
+    # Not in the checkpoint: every output is a pure function of the stage's inputs, so that
+    # two machines' runs give the same file (and dvc.lock). The time goes to a file of its own
+    # that no stage reads and DVC does not track (paths.train_timing_file).
+    write_json(paths.train_timing_file(model_name, seed),
+               {"model": model_name, "seed": seed, "seconds": round(seconds, 1),
+                "device": str(device), "processes": ctx.world_size})
     resume.remove(run_name)  # done: a rerun (dvc repro -f) trains from the start
     say(f"train {run_name}: best epoch {best['epoch']} (val acc {best['val_top1']:.3f}), "
         f"{seconds:.0f}s -> {paths.checkpoint(model_name, seed)}")

@@ -1,15 +1,17 @@
 """Stage `weights@<model>`: fetch the pretrained file this model loads into models/pretrained/<model>/.
 
 A model with `pretrained: false` (the offline default) needs nothing: the folder
-then holds only weights.json saying so. The output is `persist`ed in dvc.yaml, so
-changing another option of the model re-runs this stage without downloading again.
+then holds only weights.json saying so. A file is downloaded once per machine, into torch's
+cache (har/weights_fetch.py): changing another option of the model re-runs this stage, which
+then copies it from there. The output is not `persist`ed, so DVC's run-cache restores it.
 """
 
 from har import paths
 from har.config import load_params
 from har.fileio import write_json
 from har.stage import model_arg, run
-from har.weights import expected_hash_prefix, fetch_weights, source_url, weight_file_name
+from har.weights import expected_hash_prefix, weight_file_name
+from har.weights_fetch import fetch_weights, source_url
 
 RECORD = "weights.json"
 

@@ -42,12 +42,13 @@ def test_results_older_than_the_code_are_caught(published):
     found = problems(published)
     assert len(found) == 1 and found[0].startswith("dvc.lock: the results predate changes")
     stale = {line.split(":")[0].strip() for line in found[0].splitlines()[1:]}
-    # Every stage whose script imports the models (evaluate too: a model's forward)...
-    assert {"params", "weights@cnn3d", "features@crnn", "train@cnn3d-0", "train@crnn-2",
+    # Every stage that builds cnn3d (evaluate too: a model's forward), and the code stage...
+    assert {"code", "weights@cnn3d", "features@cnn3d-0", "train@cnn3d-0", "train@cnn3d-2",
             "evaluate@cnn3d-1"} <= stale
-    # ...and no other.
-    assert not stale & {"download", "extract", "split", "aggregate@cnn3d", "report"}
-    assert "  train@cnn3d-0: har/models" in found[0]
+    # ...and no other: not another family's models, not the stages that build none.
+    assert not {s for s in stale if "crnn" in s or "td_scratch" in s}
+    assert not stale & {"params", "download", "extract", "split", "aggregate@cnn3d", "report"}
+    assert "  train@cnn3d-0: data/code/model-cnn3d.json" in found[0]
 
 
 def test_results_older_than_the_params_are_caught(published):
@@ -111,9 +112,9 @@ def test_a_hand_edited_metrics_file_is_caught(published):
 
 
 def test_a_hand_edited_curve_is_caught(published):
-    tsv = published / "metrics/train/crnn/seed1/plots/metrics/val/top1.tsv"
-    tsv.write_text(tsv.read_text() + "99\t1.0\n")
-    assert [p.split(":")[0] for p in problems(published)] == ["metrics/train/crnn/seed1/plots/metrics"]
+    csv = published / "metrics/curves/crnn.csv"
+    csv.write_text(csv.read_text() + "99,1,1,1,1,1,1,1,1\n")
+    assert [p.split(":")[0] for p in problems(published)] == ["metrics/curves/crnn.csv"]
 
 
 def test_a_hand_edited_results_md_is_caught(published):
@@ -134,16 +135,27 @@ def test_missing_outputs_are_named(published):
             in results_check.lock_problems(published)[0])
 
 
-def test_lock_entries_of_models_no_longer_trained_are_ignored(published):
-    # DVC leaves a removed model's or seed's stages in dvc.lock; their metrics are not published.
+def test_lock_entries_of_models_no_longer_trained_are_caught_and_pruned(published, monkeypatch):
+    # DVC leaves a removed model's or seed's stages in dvc.lock: the check names them, and
+    # `har prune-lock` removes them and nothing else, byte for byte.
+    from har.lockfile import prune
+
     lock_path = published / "dvc.lock"
-    lock = yaml.safe_load(lock_path.read_text())
+    committed = lock_path.read_text()
+    lock = yaml.safe_load(committed)
     lock["stages"]["aggregate@gone"] = {"cmd": "python stages/aggregate.py gone", "outs": [
         {"path": "metrics/gone.json", "hash": "md5", "md5": "0" * 32, "size": 1}]}
     lock["stages"]["evaluate@cnn3d-99"] = {"cmd": "python stages/evaluate.py cnn3d 99", "outs": [
-        {"path": "metrics/cnn3d/seed99.json", "hash": "md5", "md5": "0" * 32, "size": 1}]}
+        {"path": "models/cnn3d/seed99/test.json", "hash": "md5", "md5": "0" * 32, "size": 1}]}
     lock_path.write_text(yaml.safe_dump(lock, sort_keys=False))
-    assert problems(published) == []
+    found = problems(published)
+    assert found == ["dvc.lock: holds 2 entries of stages that dvc.yaml no longer defines "
+                     "(aggregate@gone, evaluate@cnn3d-99); run `har prune-lock`"]
+    # As DVC leaves it: an entry among the others (`stages` is dvc.lock's last mapping).
+    lock_path.write_text(committed + "  aggregate@gone:\n    cmd: python stages/aggregate.py gone\n")
+    assert yaml.safe_load(lock_path.read_text())["stages"]["aggregate@gone"]
+    assert prune(published) == ["aggregate@gone"]
+    assert lock_path.read_text() == committed and problems(published) == []
 
 
 @pytest.mark.parametrize("text", ["no markers at all\n", f"{START}\n{END}\n{START}\n{END}\n",

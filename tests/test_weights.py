@@ -14,10 +14,11 @@ import torch
 import torchvision
 import yaml
 
-from har import weights
+from har import weights, weights_fetch
 from har.models import create_model, list_models, options, pretrained_weights
-from har.weights import (WeightsError, expected_hash_prefix, fetch_weights, find_weights,
-                         load_state_dict, weight_url)
+from har.weights import (WeightsError, expected_hash_prefix, find_weights, load_state_dict,
+                         weight_url)
+from har.weights_fetch import fetch_weights
 
 
 def _saved(state: dict) -> bytes:
@@ -40,7 +41,7 @@ def offline_world(monkeypatch, tmp_path):
     """Run in tmp_path, with an empty torch cache and torchvision's URLs under our control."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.delenv(weights.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(weights_fetch.MIRROR_ENV, raising=False)
     urls = {key: weights.weight_url(key) for key in weights.WEIGHT_KEYS}
     monkeypatch.setattr(weights, "_weight_urls", lambda: urls)
     return urls
@@ -51,7 +52,7 @@ def test_mirror_download_verifies_the_hash_in_the_name(server, offline_world, re
     state, data, name = resnet18_file
     offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
     server.files[name] = data
-    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{server.port}/")
+    monkeypatch.setenv(weights_fetch.MIRROR_ENV, f"http://127.0.0.1:{server.port}/")
     path = fetch_weights("resnet18", weights.PRETRAINED_DIR / "tsn", progress=False)
     assert path.name == name and path.read_bytes() == data
     assert [r.path for r in server.requests] == [f"/{name}"]
@@ -64,7 +65,7 @@ def test_mirror_serving_other_bytes_is_refused(server, offline_world, resnet18_f
     _, data, name = resnet18_file
     offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
     server.files[name] = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
-    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{server.port}")
+    monkeypatch.setenv(weights_fetch.MIRROR_ENV, f"http://127.0.0.1:{server.port}")
     with pytest.raises(WeightsError) as err:
         fetch_weights("resnet18", weights.PRETRAINED_DIR / "tsn", progress=False)
     message = str(err.value)
@@ -231,7 +232,7 @@ def test_weights_stage_fetches_records_and_prunes(server, offline_world, resnet1
     _, data, name = resnet18_file
     offline_world["resnet18"] = f"https://download.pytorch.org/models/{name}"
     server.files[name] = data
-    monkeypatch.setenv(weights.MIRROR_ENV, f"http://127.0.0.1:{server.port}")
+    monkeypatch.setenv(weights_fetch.MIRROR_ENV, f"http://127.0.0.1:{server.port}")
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     params["models"] = {"probe": {"arch": "tsn", "model": {"depth": 18, "pretrained": True}, "train": {}}}
     Path("params.yaml").write_text(yaml.safe_dump(params))
@@ -246,6 +247,11 @@ def test_weights_stage_fetches_records_and_prunes(server, offline_world, resnet1
 
     stage.main("probe")  # re-run (another option changed): no second download
     assert len(server.requests) == 1
+    # DVC deletes the output before it re-runs the stage: the file comes from torch's cache.
+    for f in folder.iterdir():
+        f.unlink()
+    stage.main("probe")
+    assert len(server.requests) == 1 and (folder / name).read_bytes() == data
 
     params["models"]["probe"]["model"]["pretrained"] = False
     Path("params.yaml").write_text(yaml.safe_dump(params))

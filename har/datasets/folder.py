@@ -116,6 +116,23 @@ def scan_folder(root: Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> l
     return videos
 
 
+def dataset_listing(ds, root: Path | str = ".") -> str:
+    """What the download stage depends on (stages/listing.py): for a folder dataset one line per
+    video, `path size mtime_ns` (tab-separated), from the scan above, so by lstat and stat only
+    (DVC itself would hash the folder by reading every file in it, which a named pipe blocks
+    forever). A video added, removed, renamed or replaced (new size or modification time)
+    changes it. Another dataset's videos are fixed by its params: one line saying so.
+    `ds`: har.config.DatasetConfig; `root`: the project root, for a relative dataset.folder.root."""
+    if ds.name != "folder":
+        return f"dataset {ds.name}: its params fix its videos; no folder to list\n"
+    folder = Path(root) / ds.folder.root
+    lines = ["path\tsize\tmtime_ns"]
+    for rel in scan_folder(folder, tuple(ds.folder.extensions)):
+        st = (folder / rel).stat()  # a regular file inside the root: the scan checked it
+        lines.append(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}")
+    return "\n".join(lines) + "\n"
+
+
 def _listing(folder: Path) -> list[Path]:
     try:
         return sorted(folder.iterdir())

@@ -201,6 +201,11 @@ def write_split_files(split_dir: Path, classes: list[str], videos: list[tuple[st
 
 
 def validate(cfg: SyntheticConfig) -> None:
+    """The checks of params.yaml's dataset.synthetic that need MOTIONS (the params stage runs
+    them before anything is deleted; the download stage again)."""
+    if len(set(cfg.classes)) < 2 or len(set(cfg.classes)) != len(cfg.classes):
+        raise InputError(f"params.yaml: dataset.synthetic.classes must name at least two distinct "
+                         f"classes, got {cfg.classes}")
     unknown = [c for c in cfg.classes if c not in MOTIONS]
     if unknown:
         raise InputError(f"params.yaml: dataset.synthetic.classes: unknown {unknown}; "

@@ -1,6 +1,6 @@
-"""Model zoo. Importing this package registers every architecture."""
+"""Model zoo. Each family registers its models when imported, and the registry imports a
+family only when one of its models is asked for (registry.MODEL_MODULES)."""
 
-from har.models import cnn3d, crnn, resnet_crnn, timedistributed, tsn, video  # noqa: F401  (registration)
 from har.models.registry import (ModelEntry, check_model_params, count_parameters, create_model,
                                  get_entry, list_models, options, pretrained_weights,
                                  register_model)

@@ -8,6 +8,7 @@ prediction reads it from there.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -40,6 +41,31 @@ class ModelEntry:
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
+# The module of har/models that registers each model. create_model imports only that one, so
+# a stage that builds cnn3d runs har/models/cnn3d.py and none of the other families' files,
+# and an edit to one family re-runs only its models' stages (the inputs stage fingerprints
+# each model's family with har/code_deps.py, which reads this table as a literal, without
+# importing torch). tests/test_models.py checks it against the registrations.
+MODEL_MODULES = {
+    "cnn3d": "cnn3d",
+    "crnn": "crnn",
+    "frame_avg": "crnn",
+    "resnet_crnn": "resnet_crnn",
+    "td_scratch_lstm": "timedistributed",
+    "td_scratch_gru": "timedistributed",
+    "td_mobilenet_lstm": "timedistributed",
+    "td_mobilenet_gru": "timedistributed",
+    "td_resnet152_lstm": "timedistributed",
+    "td_resnet152_gru": "timedistributed",
+    "tsn": "tsn",
+    "r3d_18": "video",
+    "mc3_18": "video",
+    "r2plus1d_18": "video",
+    "s3d": "video",
+    "mvit_v2_s": "video",
+    "swin3d_t": "video",
+}
+
 
 def register_model(*, family: str, layout: str, source: str, mean=IMAGENET_MEAN,
                    std=IMAGENET_STD, name: str | None = None,
@@ -56,11 +82,19 @@ def register_model(*, family: str, layout: str, source: str, mean=IMAGENET_MEAN,
     return wrap
 
 
+def _import_family(name: str) -> None:
+    importlib.import_module(f"har.models.{MODEL_MODULES[name]}")  # registers its models
+
+
 def list_models() -> list[str]:
+    for name in MODEL_MODULES:
+        _import_family(name)
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
+    if name not in _REGISTRY and name in MODEL_MODULES:
+        _import_family(name)
     try:
         return _REGISTRY[name]
     except KeyError:
