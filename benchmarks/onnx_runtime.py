@@ -210,6 +210,7 @@ def format_table(result: dict) -> str:
 
 def survey(names: list[str] | None = None) -> dict:
     """Export each registered architecture at its smallest input, random weights."""
+    from har.checkpoint import write_checkpoint
     from har.data import Preprocessing
     from har.models import create_model, get_entry, list_models
     from har.onnx_export import export_onnx
@@ -223,9 +224,8 @@ def survey(names: list[str] | None = None) -> dict:
             prep = Preprocessing(frames, side, frames, side, entry.mean, entry.std, entry.layout, False)
             path = Path(tmp) / name / "model.pt"
             path.parent.mkdir()
-            torch.save({"model_name": name, "arch": name, "model_config": {}, "num_classes": 5,
-                        "class_names": list("abcde"), "preprocessing": prep.to_dict(),
-                        "state_dict": model.state_dict()}, path)
+            write_checkpoint(path, model_name=name, arch=name, model_config={},
+                             class_names=list("abcde"), preprocessing=prep, weights=model)
             start = time.perf_counter()
             try:
                 done = export_onnx(path, Path(tmp) / f"{name}.onnx")

@@ -72,6 +72,7 @@ def peak_rss_mb(pid: int, field: str = "VmHWM") -> float | None:
 
 def untrained_checkpoint(folder: Path, small: bool) -> Path:
     """A cnn3d checkpoint in the train stage's format, random weights, params.yaml's preprocessing."""
+    from har.checkpoint import write_checkpoint
     from har.config import load_params
     from har.data import Preprocessing
     from har.models import create_model
@@ -83,9 +84,8 @@ def untrained_checkpoint(folder: Path, small: bool) -> Path:
     model = create_model("cnn3d", len(classes), prep.frames, prep.crop, **config)
     path = folder / "cnn3d" / "model.pt"
     path.parent.mkdir(parents=True)
-    torch.save({"model_name": "cnn3d", "arch": "cnn3d", "model_config": config,
-                "num_classes": len(classes), "class_names": classes,
-                "preprocessing": prep.to_dict(), "state_dict": model.state_dict()}, path)
+    write_checkpoint(path, model_name="cnn3d", arch="cnn3d", model_config=config,
+                     class_names=classes, preprocessing=prep, weights=model)
     return path
 
 

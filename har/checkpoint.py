@@ -1,4 +1,7 @@
-"""Save and load the train stage's checkpoints, and rebuild their model.
+"""Write, save and load the train stage's checkpoints, and rebuild their model.
+
+`write_checkpoint` is the one writer (the train stage, the tests' tiny models and the
+benchmarks' untrained ones); `load_model` the one reader.
 
 A checkpoint carries a sha256 of its weights (`weights_sha256`: every tensor of the
 state dict, by sorted name, with its dtype and shape), checked at load: a file
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +44,28 @@ def save_checkpoint(checkpoint: dict, path: Path | str) -> None:
     """Write `checkpoint` (the train stage's dict) atomically, with the digest of its weights."""
     with atomic_path(path) as tmp:
         torch.save({**checkpoint, DIGEST_KEY: weights_digest(checkpoint["state_dict"])}, tmp)
+
+
+def write_checkpoint(path: Path | str, *, model_name: str, arch: str, model_config: Mapping,
+                     class_names: list[str], preprocessing: Preprocessing | Mapping,
+                     weights: nn.Module | Mapping[str, torch.Tensor], seed: int | None = None,
+                     summary: Mapping[str, Any] | None = None) -> dict:
+    """Build the checkpoint dict and save it with its weights' digest (save_checkpoint).
+
+    `weights`: a model (its state dict) or a state dict (the train stage's best epoch).
+    `preprocessing`: a Preprocessing, or the dict of one (the tests' older formats).
+    `summary`: the training's numbers (best epoch, its accuracy and loss, history, ...),
+    after the keys load_model needs. Returns the dict saved, without the digest.
+    """
+    state_dict = weights.state_dict() if isinstance(weights, nn.Module) else weights
+    prep = (preprocessing.to_dict() if isinstance(preprocessing, Preprocessing)
+            else dict(preprocessing))
+    checkpoint = {"model_name": model_name, **({} if seed is None else {"seed": seed}),
+                  "arch": arch, "model_config": dict(model_config),
+                  "num_classes": len(class_names), "class_names": list(class_names),
+                  "preprocessing": prep, "state_dict": state_dict, **(summary or {})}
+    save_checkpoint(checkpoint, path)
+    return checkpoint
 
 
 def verify_digest(ckpt: dict, path: Path | str) -> None:
