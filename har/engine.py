@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -160,9 +161,36 @@ def video_scores(logits: torch.Tensor, labels: torch.Tensor, videos: torch.Tenso
     return probs / counts[:, None], video_labels
 
 
+def class_counts(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int
+                 ) -> tuple[list[int], list[int]]:
+    """(correct, total) per class, as integers: what per-class and mean class accuracy are
+    computed from, exactly (mean_class_accuracy)."""
+    total = torch.bincount(labels, minlength=num_classes)
+    correct = torch.bincount(labels[predicted == labels], minlength=num_classes)
+    return correct.tolist(), total.tolist()
+
+
+def mean_class_accuracy(correct: list[int], total: list[int]) -> float:
+    """The mean over classes of each class's accuracy (MMAction2's mean_class_accuracy).
+
+    Classes with no item are left out: they have no accuracy, not a zero. Exact (rational
+    arithmetic, rounded once), so with equal class counts it *is* the overall accuracy
+    correct / total, bit for bit, as the float of that fraction.
+    """
+    rates = [Fraction(c, t) for c, t in zip(correct, total) if t > 0]
+    if not rates:
+        raise ValueError("mean class accuracy of no items")
+    return float(sum(rates) / len(rates))
+
+
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False,
-             ctx: Context = SINGLE) -> dict[str, float]:
-    """Clip and video metrics; under torchrun over all ranks' predictions, each clip once."""
+             ctx: Context = SINGLE) -> dict:
+    """Clip and video metrics; under torchrun over all ranks' predictions, each clip once.
+
+    Beside the accuracies: per class, the clips it has and those predicted right
+    (class_correct, class_total, integers), and their mean class accuracy
+    (mean_class_top1), which model selection compares (har/train.py).
+    """
     logits, labels, videos = predict_clips(model, loader, device, amp)
     _, logits, labels, videos = gather_predictions(loader_indices(loader), logits, labels, videos,
                                                    ctx=ctx)
@@ -170,4 +198,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bo
     probs, video_labels = video_scores(logits, labels, videos)
     metrics["video_top1"] = (probs.argmax(1) == video_labels).float().mean().item()
     metrics["clips"], metrics["videos"] = len(labels), int(videos.unique().numel())
+    correct, total = class_counts(logits.argmax(1), labels, logits.shape[1])
+    metrics["class_correct"], metrics["class_total"] = correct, total
+    metrics["mean_class_top1"] = mean_class_accuracy(correct, total)
     return metrics

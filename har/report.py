@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from har import paths  # noqa: E402
 from har.errors import MissingFileError  # noqa: E402
+from har.seed_summary import wilson_interval  # noqa: E402
 from har.ucf101_types import TYPES, accuracy_by_type, load_ucf101_types  # noqa: E402
 
 DATASET_NAMES = {"synthetic": "the built-in dataset", "ucf101": "UCF101", "hmdb51": "HMDB51",
@@ -25,7 +26,7 @@ DATASET_NAMES = {"synthetic": "the built-in dataset", "ucf101": "UCF101", "hmdb5
 
 COLUMNS = ["model", "input (frames x size)", "params", "seeds", "best epoch", "train acc",
            "val acc", "test acc (clip)", "test top-5 (clip)", "test acc (video)",
-           "95% CI (video)", "test loss"]
+           "mean class acc (video)", "95% CI (video)", "test loss"]
 # No training time: the table is an output, a pure function of the metrics, and a time is
 # not (it lives in timings/, har/paths.py).
 VIDEO_ACCURACY = COLUMNS.index("test acc (video)")
@@ -74,6 +75,9 @@ def measured_row(name: str, m: dict) -> dict[str, str]:
         "test acc (clip)": _pct(t["clip_top1"], ts["clip_top1"]),
         "test top-5 (clip)": _pct(t["clip_top5"], ts["clip_top5"]),
         "test acc (video)": _pct(t["video_top1"], ts["video_top1"]),
+        # "–" for metrics written before the evaluate stage measured it
+        "mean class acc (video)": "–" if t.get("video_mean_class_top1") is None else
+                                  _pct(t["video_mean_class_top1"], ts.get("video_mean_class_top1")),
         "95% CI (video)": f"{100 * low:.1f}–{100 * high:.1f}%",
         "test loss": f"{t['loss']:.3f}" if ts["loss"] is None else
                      f"{t['loss']:.3f} ± {ts['loss']:.3f}",
@@ -113,29 +117,112 @@ def render_results(params, metrics_dir: Path) -> str:
     text = ("# Results\n\n" + results_table(metrics, params.reported) +
             f"\nAccuracies on the test set of {DATASET_NAMES[ds.name]}, {which}, as mean ± "
             f"standard deviation over the seeds ({seeds}); the best epoch is chosen on "
-            "validation.\nVideo accuracy averages the softmax over the evaluated clips of each "
-            "video; its 95% CI is the Wilson interval over the test videos at the seed mean.\n")
-    by_type = action_type_table(metrics, video_counts_by_class(Path(metrics_dir) / "confusion",
-                                                               models))
+            f"validation.\nVideo accuracy averages the softmax over {protocol_text(metrics, params)} "
+            "of each video; its 95% CI is the Wilson interval over the test videos at the seed "
+            "mean. Mean class accuracy is the mean over classes of each class's video "
+            "accuracy.\n")
+    predictions = load_predictions(Path(metrics_dir) / "confusion", models)
+    warnings = model_warnings(metrics, predictions)
+    if warnings:
+        text += "\n**Warning.** " + " ".join(warnings) + "\n"
+    by_type = action_type_table(metrics, {name: video_counts(p) for name, p in predictions.items()})
     if by_type:
         text += ("\n## Video accuracy by action type\n\nThe five types of the UCF101 paper "
                  "(Soomro et al. 2012, Fig. 2), over each type's test videos, mean over seeds.\n\n"
                  + by_type)
+    per_class = per_class_table(metrics, predictions)
+    if per_class:
+        text += ("\n## Video accuracy per class\n\nMean over seeds, worst first (by the mean "
+                 "over the models).\n\n" + per_class)
     return text
 
 
-def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, pd.Series]:
-    """Per model, test videos per true class, from the aggregate stage's predictions table."""
-    counts = {}
+CROPS = {1: "one centre crop", 3: "3 crops (both ends and the middle of the long side)"}
+
+
+def protocol_text(metrics: dict[str, dict], params) -> str:
+    """The test protocol, e.g. "3 clips x one centre crop": each model's metrics record theirs
+    (the evaluate stage's `protocol`); metrics from before that record are eval.clips x 1 crop."""
+    fallback = {"clips": params.eval.clips, "crops": 1}
+    found = {name: m.get("protocol", fallback) for name, m in metrics.items()}
+
+    def text(p: dict) -> str:
+        clips = f"{p['clips']} clip{'s' if p['clips'] != 1 else ''}"
+        return f"{clips} x {CROPS.get(p['crops'], str(p['crops']) + ' crops')}"
+    kinds = {text(p) for p in found.values()} or {text(fallback)}
+    if len(kinds) == 1:
+        return kinds.pop()
+    return "; ".join(f"`{name}`: {text(p)}" for name, p in found.items())
+
+
+def model_warnings(metrics: dict[str, dict], predictions: dict[str, pd.DataFrame]) -> list[str]:
+    """One sentence per model that learned nothing useful, as far as the test set shows.
+
+    At chance: chance (1 / the test set's classes) lies inside the 95% Wilson interval of its
+    seed-mean mean class accuracy over the test videos (an all-majority model scores exactly
+    chance). One class: on some seed, every test video is predicted as the same class.
+    """
+    found = []
+    for name, m in metrics.items():
+        classes = len(m["per_class_video_top1"])
+        problems = []
+        mca = m["mean"]["test"].get("video_mean_class_top1")
+        if mca is not None and classes > 1:
+            low, _ = wilson_interval(mca, m["test_videos"])
+            if low <= 1 / classes:
+                problems.append(f"its mean class accuracy, {100 * mca:.1f}%, is at chance "
+                                f"({100 / classes:.1f}% for {classes} classes)")
+        p = predictions.get(name)
+        if p is not None and p["actual"].nunique() > 1:
+            one = [(seed, g["predicted"].iloc[0]) for seed, g in p.groupby("seed", sort=False)
+                   if g["predicted"].nunique() == 1]
+            if one:
+                seeds = ", ".join(str(s) for s, _ in one)
+                named = sorted({c for _, c in one})
+                problems.append(f"it predicts one class ({', '.join(named)}) for every test "
+                                f"video on seed{'s' if len(one) > 1 else ''} {seeds}")
+        if problems:
+            found.append(f"`{name}` learned nothing useful: {'; '.join(problems)}.")
+    return found
+
+
+def per_class_table(metrics: dict[str, dict], predictions: dict[str, pd.DataFrame]) -> str | None:
+    """Per class (rows) and model (columns): the video accuracy, mean over seeds, and the
+    class's test videos; worst first by the mean over the models, then by name."""
+    table = pd.DataFrame({f"`{name}`": pd.Series(m["per_class_video_top1"], dtype=float)
+                          for name, m in metrics.items()})
+    if table.empty:
+        return None
+    order = table.mean(axis=1).rename("mean").to_frame().assign(name=table.index)
+    table = table.loc[order.sort_values(["mean", "name"]).index]
+    counts = next((video_counts(p) for p in predictions.values()), pd.Series(dtype=int))
+    out = table.apply(lambda col: col.map(lambda v: "–" if pd.isna(v) else f"{100 * v:.1f}%"))
+    out.insert(0, "test videos", [str(int(counts.get(c, 0))) for c in table.index])
+    out.insert(0, "class", list(table.index))
+    return out.to_markdown(index=False, tablefmt="github", disable_numparse=True) + "\n"
+
+
+def load_predictions(confusion_dir: Path, models: list[str]) -> dict[str, pd.DataFrame]:
+    """Per model, every seed's per-video predictions (the aggregate stage's table)."""
+    out = {}
     for name in models:
         path = Path(confusion_dir) / f"{name}.csv"
         if not path.is_file():
             raise MissingFileError(f"{path}: no predictions for model {name!r} "
                                    f"(run dvc repro aggregate@{name})")
-        predictions = pd.read_csv(path, dtype=str)
-        one_seed = predictions[predictions["seed"] == predictions["seed"].iloc[0]]
-        counts[name] = one_seed["actual"].value_counts()
-    return counts
+        out[name] = pd.read_csv(path, dtype=str)
+    return out
+
+
+def video_counts(predictions: pd.DataFrame) -> pd.Series:
+    """Test videos per true class, from one seed's rows of a predictions table."""
+    one_seed = predictions[predictions["seed"] == predictions["seed"].iloc[0]]
+    return one_seed["actual"].value_counts()
+
+
+def video_counts_by_class(confusion_dir: Path, models: list[str]) -> dict[str, pd.Series]:
+    """Per model, test videos per true class, from the aggregate stage's predictions table."""
+    return {name: video_counts(p) for name, p in load_predictions(confusion_dir, models).items()}
 
 
 def action_type_table(metrics: dict[str, dict], counts: dict[str, pd.Series]) -> str | None:

@@ -25,8 +25,8 @@ from har.errors import InputError, MissingFileError
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 # The per-seed numbers that are summarised (dotted paths into an evaluate stage's JSON).
-SUMMARISED = ("test.clip_top1", "test.clip_top5", "test.video_top1", "test.loss",
-              "train.best_epoch", "train.train_top1", "train.val_top1")
+SUMMARISED = ("test.clip_top1", "test.clip_top5", "test.video_top1", "test.video_mean_class_top1",
+              "test.loss", "train.best_epoch", "train.train_top1", "train.val_top1")
 PLATEAU_EPOCHS = 3  # the plateau check: how the last epochs' mean validation accuracy moves
 
 
@@ -95,7 +95,11 @@ def summarise(runs: list[dict], curves: pd.DataFrame) -> dict:
         if run["test"]["videos"] != first["test"]["videos"]:
             raise InputError(f"seed {run['seed']} was tested on {run['test']['videos']} videos, "
                              f"seed {first['seed']} on {first['test']['videos']}")
-    table = pd.json_normalize(runs).set_index("seed")[list(SUMMARISED)]
+        if run.get("protocol") != first.get("protocol"):
+            raise InputError(f"seed {run['seed']} was tested with {run.get('protocol')}, seed "
+                             f"{first['seed']} with {first.get('protocol')}")
+    # A run evaluated before a number existed (video_mean_class_top1) has it as NaN -> null.
+    table = pd.json_normalize(runs).set_index("seed").reindex(columns=list(SUMMARISED))
     mean = table.mean()
     # The sample standard deviation (n - 1); with one seed there is no spread to report.
     std = table.std(ddof=1) if len(table) > 1 else pd.Series(float("nan"), index=table.columns)
@@ -110,6 +114,7 @@ def summarise(runs: list[dict], curves: pd.DataFrame) -> dict:
         "epochs": first["train"]["epochs"],
         "test_videos": videos,
         "test_clips": first["test"]["clips"],
+        **({"protocol": first["protocol"]} if "protocol" in first else {}),
         "mean": _nest(mean),
         "std": _nest(std),
         # Wilson over the test videos, at the seed mean (see the module's docstring).
