@@ -12,7 +12,9 @@ import pytest
 from commands import python
 from har.cpu_kernels import AVX2_ENVIRONMENT, without_kernel_choices
 
-# benchmarks/train_digest.py: three layer families of the default profile, three Adam steps.
+pytestmark = pytest.mark.slow  # training in fresh processes under several kernel settings
+
+# repro/train_digest.py: three layer families of the default profile, three Adam steps.
 
 # What the issue limited the machine with: every library's own variable for AVX2. har pins
 # MKL to its COMPATIBLE path instead (har/cpu_kernels.py), so this also checks that pinning
@@ -32,7 +34,7 @@ def test_the_compared_runs_start_from_an_environment_without_kernel_choices():
 def train_digest(*args: str, **env_changes) -> tuple[str, str]:
     """(sha256 of the trained weights, "CAPABILITY kernels | N threads") from a fresh process,
     started from an environment without kernel choices (tests/commands.py) plus `env_changes`."""
-    result = python("-m", "benchmarks.train_digest", *args, timeout=300,
+    result = python("-m", "repro.train_digest", *args, timeout=300,
                     env={k: v for k, v in env_changes.items() if v is not None})
     assert result.returncode == 0, result.stderr
     # "torch 2.x | AVX2 kernels | 2 threads | <CPU model>": the middle two are this run's.

@@ -1,8 +1,8 @@
-"""Training gives the same bits on other CPUs: benchmarks.train_digest under QEMU's models of an
+"""Training gives the same bits on other CPUs: repro.train_digest under QEMU's models of an
 AMD EPYC with AVX-512 and of an Intel Haswell (AVX2 only) equals this machine's.
 
 QEMU answers CPUID as the emulated CPU, so PyTorch, oneDNN and MKL pick their code as they
-would there (benchmarks/cross_cpu.py). Before MKL was pinned to its COMPATIBLE path and Adam
+would there (repro/cross_cpu.py). Before MKL was pinned to its COMPATIBLE path and Adam
 fused, the EPYC's digest differed (docs/reproducibility.md, "Identical numbers on other
 CPUs"): this test failed on that code.
 
@@ -17,9 +17,11 @@ import os
 
 import pytest
 
-from commands import ROOT, run, run_benchmark
+from commands import ROOT, python, run
 
-# benchmarks/cross_cpu.py's DEFAULT_CPUS: an AMD CPU with AVX-512 (the kind that gave the
+pytestmark = pytest.mark.slow  # training under QEMU's emulated CPUs: minutes
+
+# repro/cross_cpu.py's DEFAULT_CPUS: an AMD CPU with AVX-512 (the kind that gave the
 # issue's different accuracies) and an Intel one with AVX2 only.
 CPUS = ["EPYC-Genoa-v1", "Haswell-v4"]
 
@@ -40,9 +42,9 @@ def qemu() -> str:
 
 @pytest.fixture(scope="module")
 def digest_table(qemu) -> tuple[int, dict[str, str], str]:
-    """benchmarks.cross_cpu over every CPU at once: this machine's digest is computed once.
+    """repro.cross_cpu over every CPU at once: this machine's digest is computed once.
     (exit code, {CPU: its table row}, the whole output)."""
-    done = run_benchmark("cross_cpu", "--qemu", qemu, "--cpus", *CPUS, check=False, timeout=1800)
+    done = python("-m", "repro.cross_cpu", "--qemu", qemu, "--cpus", *CPUS, check=False, timeout=1800)
     output = f"{done.stdout}\n{done.stderr[-3000:]}"
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "`" in line]
     return done.returncode, {row.split(" | ")[0][2:]: row for row in rows}, output
@@ -63,6 +65,6 @@ def test_an_old_qemu_is_refused_with_the_reason(tmp_path):
     fake = tmp_path / "qemu-x86_64"
     fake.write_text("#!/bin/sh\necho 'qemu-x86_64 version 7.2.0 (Debian 1:7.2+dfsg-7)'\n")
     fake.chmod(0o755)
-    done = run_benchmark("cross_cpu", "--qemu", str(fake), check=False)
+    done = python("-m", "repro.cross_cpu", "--qemu", str(fake), check=False)
     assert done.returncode == 2
     assert "is QEMU 7.2; 8.0 or later is needed" in done.stderr

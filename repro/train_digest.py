@@ -11,13 +11,13 @@ kernels pinned (har/cpu_kernels.py, the default) two x86-64 machines with AVX2 p
 same digest, whatever else their CPUs have (AVX-512 or not, Intel or AMD), as long as
 torch's version and the thread count are the same; with HAR_CPU_ISA=native they may not.
 
-    python -m benchmarks.train_digest [--params]   # from the project root
+    python -m repro.train_digest [--params]   # from the project root
 
 It prints the digest, then on stderr what it depends on besides the code: torch's version,
 the kernels and thread count torch used, and the CPU.
 
 tests/test_cpu_kernels.py runs it under several environments on one machine,
-benchmarks/cross_cpu.py under emulated CPUs; docs/reproducibility.md says how to compare
+repro/cross_cpu.py under emulated CPUs; docs/reproducibility.md says how to compare
 two machines with it.
 """
 
@@ -28,7 +28,7 @@ import sys
 import har  # noqa: F401  first: pins the kernels before torch loads
 import torch
 
-from benchmarks.common import command, cpu_model
+from repro import cpu_model
 from har.config import Params, load_params
 from har.engine import make_adam, seed_everything
 from har.input_spec import crop_hw
@@ -88,7 +88,7 @@ def train_digest(models=SMALL_MODELS) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=command("train_digest"),
+    parser = argparse.ArgumentParser(prog="python -m repro.train_digest",
                                      description=__doc__.split("\n", 1)[0])
     parser.add_argument("--params", action="store_true",
                         help="every model of params.yaml at its real size (slower)")

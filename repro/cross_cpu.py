@@ -11,9 +11,9 @@ other CPUs"). A digest that differs from this machine's means the pinning leaks.
 It needs QEMU 8 or later: 7.2 (Debian 12's) crashes in oneDNN's LSTM kernels.
 `scripts/qemu.sh` prints the path of one, fetching Debian 13's static build if needed.
 
-    python -m benchmarks.cross_cpu --qemu "$(scripts/qemu.sh)"
-    python -m benchmarks.cross_cpu --qemu ... --cpus EPYC-Rome-v1 SapphireRapids-v1
-    python -m benchmarks.cross_cpu --qemu ... --stages crnn cnn3d [--seed 0]
+    python -m repro.cross_cpu --qemu "$(scripts/qemu.sh)"
+    python -m repro.cross_cpu --qemu ... --cpus EPYC-Rome-v1 SapphireRapids-v1
+    python -m repro.cross_cpu --qemu ... --stages crnn cnn3d [--seed 0]
 
 Each emulated run takes about a minute (10x this machine's time); with --params, the
 models of params.yaml at their real sizes, about 20 minutes for the default profile.
@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import command, cpu_model
+from repro import cpu_model
 from har.cpu_kernels import without_kernel_choices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,12 +87,12 @@ def stderr_lines(stderr: str) -> list[str]:
 
 def digest(cpu: str | None = None, qemu: str | None = None, params: bool = False,
            timeout: float = 3600) -> dict:
-    """benchmarks.train_digest in a fresh process: on this CPU (cpu None) or under `qemu -cpu cpu`.
+    """repro.train_digest in a fresh process: on this CPU (cpu None) or under `qemu -cpu cpu`.
 
     The environment is child_environment(), so the runs differ by the CPU alone.
     """
     env = child_environment()
-    argv = [sys.executable, "-m", "benchmarks.train_digest", *(["--params"] if params else [])]
+    argv = [sys.executable, "-m", "repro.train_digest", *(["--params"] if params else [])]
     if cpu is not None:
         argv = [qemu, "-cpu", cpu, *argv]
     start = time.perf_counter()
@@ -169,7 +169,7 @@ def compare_stages(models: list[str], seed: int, cpus: list[str], qemu: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=command("cross_cpu"), description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m repro.cross_cpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--qemu", required=True, help="path of qemu-x86_64, 8.0 or later")
     parser.add_argument("--cpus", nargs="+", default=DEFAULT_CPUS,
                         help=f"QEMU CPU models (qemu-x86_64 -cpu help); default {' '.join(DEFAULT_CPUS)}")
