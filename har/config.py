@@ -140,10 +140,16 @@ class TrainConfig:
     frame_cache_mb: float
 
 
+EVAL_CROPS = (1, 3)  # eval.crops: the spatial views har.data.crop_origin cuts
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     clips: int  # clips per test video whose softmax is averaged for video accuracy
     batch_size: int
+    # Spatial views per clip: 1 = the centre crop; 3 = both ends and the middle of the long
+    # side (the field's "3-crop" testing). The softmax is averaged over clips x crops.
+    crops: int
 
 
 @dataclass(frozen=True)
@@ -291,6 +297,9 @@ def _validate(p: Params) -> None:
                        ("serve.decode_timeout_s", p.serve.decode_timeout_s),
                        ("serve.threads", p.serve.threads)]:
         _positive(value, key)
+    if p.eval.crops not in EVAL_CROPS:
+        raise ConfigError(f"params.yaml: eval.crops must be 1 (the centre) or 3 (both ends and "
+                          f"the middle of the long side), got {p.eval.crops}")
     if not 1 <= p.extract.jpeg_quality <= 100:
         raise ConfigError("params.yaml: extract.jpeg_quality must be within 1..100")
     _validate_dataset(p.dataset)

@@ -36,12 +36,34 @@ def clip_indices(available: int, frames: int, clip: int | None, num_clips: int =
     return (starts + offsets).long().clamp_(0, available - 1).tolist()
 
 
-def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) -> torch.Tensor:
+def crop_origin(height: int, width: int, crop_hw: tuple[int, int], crop: int = 0,
+                num_crops: int = 1) -> tuple[int, int]:
+    """(top, left) of evaluation view `crop` of `num_crops` in frames of height x width.
+
+    One view: the centre crop. Three: the start, the middle and the end of the frames' long
+    side (the width when they are square), centred on the other side: PySlowFast's and
+    MMAction2's "3-crop" testing; view 1 is the centre crop. har.predict.crop_origin is the
+    same function without torch (tests/test_crops.py compares them).
+    """
+    ch, cw = crop_hw
+    top, left = (height - ch) // 2, (width - cw) // 2
+    if num_crops == 1:
+        return top, left
+    if num_crops != 3 or not 0 <= crop < 3:
+        raise ValueError(f"view {crop} of {num_crops}: evaluation takes 1 or 3 crops")
+    if height > width:
+        return (0, top, height - ch)[crop], left
+    return top, (0, left, width - cw)[crop]
+
+
+def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool, crop: int = 0,
+                      num_crops: int = 1) -> torch.Tensor:
     """(T, 3, H, W) uint8 -> normalised float clip in the model's layout, no batch axis.
 
     The same crop, flip and affine augmentation apply to every frame of a clip: a
     crop that moved between frames would itself look like motion. Evaluation
-    (train=False) takes the centre crop, nothing random. Frames the crop does not fit
+    (train=False) takes view `crop` of `num_crops` (crop_origin: one is the centre crop),
+    nothing random. Frames the crop does not fit
     inside (a portrait video under a landscape crop) are first scaled, aspect kept, until
     it does, by har.preprocessing.fit_crop, the function prediction uses; frames it fits
     go on untouched.
@@ -56,7 +78,7 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool) ->
         top = int(torch.randint(0, h - ch + 1, (1,)))
         left = int(torch.randint(0, w - cw + 1, (1,)))
     else:
-        top, left = (h - ch) // 2, (w - cw) // 2
+        top, left = crop_origin(h, w, (ch, cw), crop, num_crops)
     x = frames[:, :, top:top + ch, left:left + cw]
     if train and prep.hflip and bool(torch.rand(1) < 0.5):
         x = x.flip(-1)
@@ -104,17 +126,19 @@ def affine_theta(draw: torch.Tensor, zoom: float, rotation: float, shift: float,
 
 
 def preprocess_frames(frames: torch.Tensor, prep: Preprocessing, clip: int = 0,
-                      num_clips: int = 1) -> torch.Tensor:
-    """Evaluation transform of clip `clip` from (source_frames, 3, H, W) uint8 frames.
+                      num_clips: int = 1, crop: int = 0, num_crops: int = 1) -> torch.Tensor:
+    """Evaluation transform of clip `clip`, view `crop`, from (source_frames, 3, H, W) uint8 frames.
 
     The clip has prep.clip_frames(train=False) frames: eval_frames if set, else frames.
     """
     idx = clip_indices(len(frames), prep.clip_frames(train=False), clip, num_clips)
-    return spatial_transform(frames[idx], prep, train=False)
+    return spatial_transform(frames[idx], prep, train=False, crop=crop, num_crops=num_crops)
 
 
 class ClipDataset(Dataset):
-    """Items are (clip, label, video index). In evaluation, each video yields num_clips clips.
+    """Items are (clip, label, video index). In evaluation, each video yields num_clips clips
+    of num_crops spatial views each (clip-major: video v's items are v * clips * crops + c *
+    crops + k); with one crop, exactly the clips it yielded before views existed.
 
     Clips have prep.frames frames in training, prep.clip_frames(train=False) in evaluation.
     With a frame_cache, decoded frames are kept across epochs (har.frames.FrameCache); the
@@ -122,19 +146,22 @@ class ClipDataset(Dataset):
     """
 
     def __init__(self, rows: list[dict], frames_root: Path, prep: Preprocessing,
-                 train: bool, num_clips: int = 1, frame_cache: FrameCache | None = None):
+                 train: bool, num_clips: int = 1, frame_cache: FrameCache | None = None,
+                 num_crops: int = 1):
         self.rows = rows
         self.frames_root = Path(frames_root)
         self.prep = prep
         self.train = train
         self.num_clips = 1 if train else num_clips
+        self.num_crops = 1 if train else num_crops
         self.frame_cache = frame_cache
 
     def __len__(self) -> int:
-        return len(self.rows) * self.num_clips
+        return len(self.rows) * self.num_clips * self.num_crops
 
     def __getitem__(self, i: int):
-        video, clip = divmod(i, self.num_clips)
+        video, view = divmod(i, self.num_clips * self.num_crops)
+        clip, crop = divmod(view, self.num_crops)
         row = self.rows[video]
         path = self.frames_root / row["frames"]
         available = int(row["frames_stored"])
@@ -145,4 +172,5 @@ class ClipDataset(Dataset):
             frames = self.frame_cache.load(path, idx)
         else:
             frames = load_frames(path, idx)
-        return spatial_transform(frames, self.prep, self.train), int(row["label"]), video
+        return (spatial_transform(frames, self.prep, self.train, crop, self.num_crops),
+                int(row["label"]), video)

@@ -2,9 +2,9 @@
 
 The evaluate stage reads frames the extract stage stored: `har.video.read_frames`
 (uniform over the whole video, upright, short side scaled), then JPEG at
-extract.jpeg_quality, then the centre crop and normalisation of `eval.clips` clips
-(frames of any aspect: scaled first where the crop does not fit inside them), whose
-softmax it averages. `Predictor` runs the same functions in the same order on
+extract.jpeg_quality, then the crops (`eval.crops`: the centre, or both ends and the middle
+of the long side) and normalisation of `eval.clips` clips (frames of any aspect: scaled
+first where the crop does not fit inside them), whose softmax it averages over clips x crops. `Predictor` runs the same functions in the same order on
 a video file, all of it read from the model file, so its probabilities are those of
 the evaluate stage (tests/test_predict.py checks this on a test-split video).
 
@@ -25,10 +25,12 @@ import yaml
 
 from har.errors import InputError
 from har.frames import jpeg_round_trip
-from har.preprocessing import Preprocessing, eval_clip_indices, eval_clips
+from har.preprocessing import Preprocessing, eval_clip_indices, eval_clips, fit_crop
 from har.video import read_frames
 
 FALLBACK_CLIPS = 3  # eval.clips of the default params.yaml, for use outside the project
+FALLBACK_CROPS = 1  # eval.crops of the default params.yaml: the centre crop
+CROPS = (1, 3)  # the views crop_origin cuts (har.config.EVAL_CROPS)
 
 
 def default_clips(params_file: Path | str = "params.yaml") -> int:
@@ -41,6 +43,60 @@ def default_clips(params_file: Path | str = "params.yaml") -> int:
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return FALLBACK_CLIPS
     return clips if isinstance(clips, int) and clips > 0 else FALLBACK_CLIPS
+
+
+def default_crops(params_file: Path | str = "params.yaml") -> int:
+    """eval.crops of ./params.yaml (the evaluate stage's spatial views), else FALLBACK_CROPS."""
+    try:
+        crops = yaml.safe_load(Path(params_file).read_text())["eval"]["crops"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return FALLBACK_CROPS
+    return crops if crops in CROPS else FALLBACK_CROPS
+
+
+def crop_origin(height: int, width: int, crop_hw: tuple[int, int], crop: int = 0,
+                num_crops: int = 1) -> tuple[int, int]:
+    """(top, left) of view `crop` of `num_crops`: har.data.crop_origin without torch.
+
+    One view: the centre crop. Three: the start, the middle and the end of the frames' long
+    side (the width when they are square), centred on the other side.
+    """
+    ch, cw = crop_hw
+    top, left = (height - ch) // 2, (width - cw) // 2
+    if num_crops == 1:
+        return top, left
+    if num_crops != 3 or not 0 <= crop < 3:
+        raise ValueError(f"view {crop} of {num_crops}: evaluation takes 1 or 3 crops")
+    if height > width:
+        return (0, top, height - ch)[crop], left
+    return top, (0, left, width - cw)[crop]
+
+
+def eval_view(frames: np.ndarray, prep: Preprocessing, clip: int, num_clips: int, crop: int,
+              num_crops: int) -> np.ndarray:
+    """har.preprocessing.eval_clip, cutting view `crop` of `num_crops` instead of the centre:
+    equal to har.data.preprocess_frames with the same clip and view (tests/test_crops.py)."""
+    ch, cw = prep.crop_hw
+    idx = eval_clip_indices(len(frames), prep.clip_frames(train=False), clip, num_clips)
+    x = fit_crop(frames[idx], (ch, cw))
+    _, h, w, _ = x.shape
+    top, left = crop_origin(h, w, (ch, cw), crop, num_crops)
+    x = x[:, top:top + ch, left:left + cw].astype(np.float32) / np.float32(255)
+    x = (x - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
+    axes = (3, 0, 1, 2) if prep.layout == "NCTHW" else (0, 3, 1, 2)  # from T, H, W, C
+    return np.ascontiguousarray(x.transpose(axes))
+
+
+def eval_views(frames: np.ndarray, prep: Preprocessing, num_clips: int, num_crops: int = 1
+               ) -> np.ndarray:
+    """(num_clips * num_crops, ...) float32, clip-major as the evaluate stage's ClipDataset.
+
+    One crop: har.preprocessing.eval_clips itself, so prediction is what it was before views.
+    """
+    if num_crops == 1:
+        return eval_clips(frames, prep, num_clips)
+    return np.stack([eval_view(frames, prep, c, num_clips, k, num_crops)
+                     for c in range(num_clips) for k in range(num_crops)])
 
 
 class TorchModel:
@@ -94,7 +150,7 @@ def mean_softmax(logits: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Prediction:
-    probabilities: np.ndarray  # (classes,) float32, softmax averaged over the clips
+    probabilities: np.ndarray  # (classes,) float32, softmax averaged over the clips x crops
     frames_used: int  # distinct video frames the clips were made of
     seconds: float  # decoding plus inference
 
@@ -112,7 +168,7 @@ class Predictor:
     """One model file, loaded once; thread-safe (no state changes after loading)."""
 
     def __init__(self, model: Path | str, clips: int | None = None, device: str = "cpu",
-                 threads: int | None = 1):
+                 threads: int | None = 1, crops: int | None = None):
         self.path = Path(model)
         self.model = load_model(self.path, device, threads)
         self.prep: Preprocessing = self.model.prep
@@ -120,10 +176,15 @@ class Predictor:
         self.name: str = self.model.name
         self.arch: str = self.model.arch
         self.clips = clips or default_clips()
+        self.crops = crops or default_crops()  # spatial views per clip (eval.crops)
+        if self.crops not in CROPS:
+            raise InputError(f"{self.crops} crops per clip: evaluation takes 1 (the centre) or 3")
 
     def clip_batch(self, frames: np.ndarray) -> np.ndarray:
-        """The model's input: (clips, ...) float32 from (prep.source_frames, H, W, 3) uint8 frames."""
-        return eval_clips(jpeg_round_trip(frames, self.prep.jpeg_quality), self.prep, self.clips)
+        """The model's input: (clips x crops, ...) float32 from (prep.source_frames, H, W, 3)
+        uint8 frames."""
+        return eval_views(jpeg_round_trip(frames, self.prep.jpeg_quality), self.prep, self.clips,
+                          self.crops)
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Video-level probabilities from (prep.source_frames, H, W, 3) uint8 sampled frames.

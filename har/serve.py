@@ -102,7 +102,8 @@ def create_app(predictors: list[Predictor], settings: ServeConfig, upload_dir: P
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok", models=[
-            {"name": p.name, "arch": p.arch, "classes": len(p.classes), "clips": p.clips}
+            {"name": p.name, "arch": p.arch, "classes": len(p.classes), "clips": p.clips,
+             "crops": p.crops}
             for p in models.values()])
 
     @app.post("/api/predict")
@@ -224,7 +225,9 @@ def return_freed_memory() -> bool:
     return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
 
 
-def serve(checkpoints: list[str], settings: ServeConfig, clips: int, host: str, port: int) -> None:
+def serve(checkpoints: list[str], settings: ServeConfig, clips: int, host: str, port: int,
+          crops: int | None = None) -> None:
+    """crops: spatial views per clip (eval.crops); None reads eval.crops of ./params.yaml."""
     import waitress
 
     return_freed_memory()  # before anything large is allocated and freed
@@ -235,7 +238,7 @@ def serve(checkpoints: list[str], settings: ServeConfig, clips: int, host: str, 
     # Requests run in parallel on waitress's threads. One intra-op thread each (threads=1 for
     # ONNX Runtime's sessions, torch's process-wide setting below): several requests with a
     # pool of threads each would fight over the cores.
-    predictors = [Predictor(c, clips=clips, threads=1) for c in checkpoints]
+    predictors = [Predictor(c, clips=clips, threads=1, crops=crops) for c in checkpoints]
     if "torch" in sys.modules:  # a .pt model was loaded; .onnx models never import torch
         sys.modules["torch"].set_num_threads(1)
     app = create_app(predictors, settings, private_upload_dir())

@@ -1,8 +1,9 @@
 """Stage `evaluate@<model>-<seed>`: one run's test-set metrics in metrics/<model>/seed<k>.json
 and its per-video predictions (the aggregate stage summarises the seeds).
 
-Clip level: every clip on its own. Video level: the softmax averaged over
-eval.clips clips per video, which is what the literature reports for UCF101.
+Clip level: every clip (every view of it, with eval.crops 3) on its own. Video level: the
+softmax averaged over eval.clips clips x eval.crops spatial crops per video, which is what
+the literature reports for UCF101 (1 crop: the centre; 3: the field's "3-crop" testing).
 """
 
 
@@ -28,7 +29,8 @@ def main(model_name: str, seed: int) -> None:
     classes = ckpt["class_names"]
 
     rows = read_csv(paths.SPLITS / "test.csv")
-    test_set = ClipDataset(rows, paths.FRAMES, prep, train=False, num_clips=params.eval.clips)
+    test_set = ClipDataset(rows, paths.FRAMES, prep, train=False, num_clips=params.eval.clips,
+                           num_crops=params.eval.crops)
     loader = make_loader(test_set, params.eval.batch_size, False, cfg.workers, seed)
     logits, labels, videos = predict_clips(model, loader, device, cfg.amp)
     clip = clip_metrics(logits, labels)
@@ -44,6 +46,8 @@ def main(model_name: str, seed: int) -> None:
     metrics = {
         "seed": seed,
         "input": input_record(prep),
+        # The test protocol: the softmax of clips x crops views averaged per video.
+        "protocol": {"clips": params.eval.clips, "crops": params.eval.crops},
         "test": {
             "clip_top1": clip["top1"],
             "clip_top5": clip["top5"],
