@@ -138,8 +138,12 @@ class TrainConfig:
     # Decoded frames kept in memory across epochs, per loading process (har.frames.FrameCache);
     # 0 decodes every clip every epoch. The results are the same either way.
     frame_cache_mb: float
+    # How training draws its clips: "none" (every clip once per epoch, shuffled) or "sampler"
+    # (a class-balanced sampler: clips drawn with replacement, each class equally likely).
+    class_balance: str
 
 
+CLASS_BALANCE = ("none", "sampler")  # train.class_balance (har.engine.make_loader)
 EVAL_CROPS = (1, 3)  # eval.crops: the spatial views har.data.crop_origin cuts
 
 
@@ -327,6 +331,12 @@ def _validate(p: Params) -> None:
         for key in ("epochs", "batch_size", "lr", "frames", "nproc"):
             _positive(getattr(tc, key), f"train.{key} (model {name})")
         _validate_input_size(p, name, tc)
+        if tc.class_balance not in CLASS_BALANCE:
+            raise ConfigError(f"params.yaml: train.class_balance must be none or sampler, "
+                              f"got {tc.class_balance!r} (model {name!r})")
+        if tc.class_balance == "sampler" and tc.nproc > 1:
+            raise ConfigError(f"params.yaml: train.class_balance sampler runs in one process; "
+                              f"set train.nproc to 1 (model {name!r})")
         if tc.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"params.yaml: train.lr_schedule must be cosine or constant, "
                               f"got {tc.lr_schedule!r} (model {name!r})")

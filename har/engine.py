@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, WeightedRandomSampler
 
 from har import cpu_kernels
 from har.distributed import SINGLE, Context, gather_predictions, sum_across
@@ -82,15 +82,38 @@ def make_adam(parameters, lr: float, weight_decay: float = 0.0) -> torch.optim.A
 
 
 def make_loader(dataset, batch_size: int, shuffle: bool, workers: int, seed: int,
-                ctx: Context = SINGLE) -> DataLoader:
-    """Under torchrun, each rank reads its DistributedSampler shard (call set_epoch each epoch)."""
+                ctx: Context = SINGLE, class_balance: str = "none") -> DataLoader:
+    """Under torchrun, each rank reads its DistributedSampler shard (call set_epoch each epoch).
+
+    class_balance "sampler" (train.class_balance; training only): len(dataset) clips per
+    epoch drawn with replacement, each clip weighted by 1 / its class's clip count, so that
+    every class is equally likely (class_balanced_sampler). "none": the loader of before.
+    """
     generator = torch.Generator().manual_seed(seed)
+    if class_balance != "none":
+        if ctx.enabled:
+            raise InputError("train.class_balance sampler runs in one process; set train.nproc 1")
+        return DataLoader(dataset, batch_size=batch_size,
+                          sampler=class_balanced_sampler(dataset, generator),
+                          num_workers=workers, generator=generator,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
+                          drop_last=False)
     sampler = (DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=shuffle, seed=seed)
                if ctx.enabled else None)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
                       sampler=sampler, num_workers=workers, generator=generator,
                       pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
                       drop_last=False)
+
+
+def class_balanced_sampler(dataset, generator: torch.Generator) -> WeightedRandomSampler:
+    """Clips drawn with replacement, each weighted by 1 / its class's count in `dataset` (its
+    rows' "label"): every class equally likely, len(dataset) draws per epoch."""
+    labels = torch.tensor([int(r["label"]) for r in dataset.rows])
+    counts = torch.bincount(labels)
+    weights = (1.0 / counts.double())[labels]
+    return WeightedRandomSampler(weights, num_samples=len(labels), replacement=True,
+                                 generator=generator)
 
 
 def loader_indices(loader: DataLoader) -> torch.Tensor:
@@ -181,6 +204,23 @@ def mean_class_accuracy(correct: list[int], total: list[int]) -> float:
     if not rates:
         raise ValueError("mean class accuracy of no items")
     return float(sum(rates) / len(rates))
+
+
+def selection_score(metrics: dict) -> tuple[Fraction, float]:
+    """What model selection maximises over the epochs: (mean class accuracy, exact; -loss).
+
+    `metrics` is evaluate's (class_correct, class_total, loss) or a best-epoch record holding
+    them. Exact rational arithmetic: with equal class counts the mean class accuracy equals
+    the overall accuracy correct / total, so on a balanced validation set the epoch chosen is
+    the one the overall accuracy chose (same order, same ties, which still go to the lower
+    loss); on an imbalanced one an all-majority epoch scores chance and never wins over one
+    that tells the classes apart. A record without counts (none yet) scores below any epoch.
+    """
+    if "class_correct" not in metrics:
+        return Fraction(-1), -float(metrics.get("val_loss", metrics.get("loss", float("inf"))))
+    rates = [Fraction(c, t) for c, t in zip(metrics["class_correct"], metrics["class_total"]) if t]
+    loss = metrics["loss"] if "loss" in metrics else metrics["val_loss"]
+    return sum(rates) / len(rates), -loss
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: bool = False,

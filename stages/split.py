@@ -8,7 +8,8 @@ official test set itself shares groups with train: HMDB51).
 from har import paths
 from har.config import load_params
 from har.datasets.split_reader import read_dataset_split, test_shares_groups_with_train
-from har.datasets.splits import SplitError, assert_disjoint_groups, carve_validation
+from har.datasets.splits import (SplitError, assert_disjoint_groups, carve_validation,
+                                 thin_class_warnings)
 from har.fileio import read_csv, write_csv, write_text
 from har.stage import run
 
@@ -29,6 +30,8 @@ def main() -> None:
     else:
         assert_disjoint_groups(sets)
 
+    for warning in thin_class_warnings(sets, classes):
+        print(warning)
     manifest = {r["id"]: r for r in read_csv(paths.MANIFEST)}
     for name, entries in sets.items():
         rows, missing, failed = [], [], []

@@ -42,6 +42,33 @@ def carve_validation(train: list[Entry], val_fraction: float, seed: int
             [e for e in train if e.group in val_groups])
 
 
+MIN_VIDEOS_TO_JUDGE = 10  # fewer videos of a class in val or test: its accuracy is noise
+
+
+def thin_classes(entries: list[Entry], classes: list[str], minimum: int = MIN_VIDEOS_TO_JUDGE
+                 ) -> list[tuple[str, int]]:
+    """(class, videos) of every class with fewer than `minimum` videos in `entries`, none
+    included: too few to judge it (one video more or less moves its accuracy by over 10
+    points, and the 95% interval of a perfect score on 9 videos reaches down to 70%)."""
+    counts = [0] * len(classes)
+    for e in entries:
+        counts[e.label] += 1
+    return [(name, n) for name, n in zip(classes, counts) if n < minimum]
+
+
+def thin_class_warnings(sets: dict[str, list[Entry]], classes: list[str],
+                        minimum: int = MIN_VIDEOS_TO_JUDGE) -> list[str]:
+    """One warning per class with too few videos in the validation or test set, naming it."""
+    out = []
+    for name in ("val", "test"):
+        for cls, n in thin_classes(sets.get(name, []), classes, minimum):
+            out.append(f"split: warning: the {name} set has {n} video{'s' if n != 1 else ''} of "
+                       f"class {cls!r}, fewer than {minimum}: too few to judge that class"
+                       + (" (model selection sees it through mean class accuracy)"
+                          if name == "val" else ""))
+    return out
+
+
 def assert_disjoint_groups(sets: dict[str, list[Entry]]) -> None:
     seen: dict[str, str] = {}
     for name, entries in sets.items():
