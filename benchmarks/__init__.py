@@ -4,7 +4,7 @@ Run them as modules from the project root (which puts the root on sys.path, so
 `benchmarks` and `har` import without any path setup of their own):
 
     python -m benchmarks.run [--quick] [--only SECTION[,SECTION]]   # every section, one table
-    python -m benchmarks.extraction [--quick] [--json PATH]         # one section on its own
+    python -m benchmarks.training [--quick] [--json PATH]           # one section on its own
     python -m benchmarks.gpu --quick                                # the GPU check (gpu.py)
 
 benchmarks/README.md lists every module and its options. Importing a module runs nothing:

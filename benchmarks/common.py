@@ -1,6 +1,6 @@
 """What the benchmarks share: the machine they ran on, how busy its CPU was,
 median/min/max summaries, one reported figure, writing a result as JSON, and the
-generated UCF-like videos several of them measure on.
+generated UCF-like videos the GPU check measures on.
 
 Imported as `from benchmarks.common import ...`; its own imports are the standard library's
 (torch, numpy and PyAV only inside the functions that need them), so benchmarks.gpu can use
@@ -258,16 +258,6 @@ def write_json(path: Path | str, result: dict) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return path
-
-
-def disk_usage(paths) -> tuple[int, int]:
-    """(apparent bytes, allocated bytes on disk) of files: a file takes whole filesystem blocks."""
-    apparent = allocated = 0
-    for p in paths:
-        st = os.stat(p)
-        apparent += st.st_size
-        allocated += getattr(st, "st_blocks", 0) * 512 or st.st_size
-    return apparent, allocated
 
 
 def synthetic_frames(count: int, size: tuple[int, int] = (320, 240), seed: int = 0):

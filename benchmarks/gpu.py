@@ -304,7 +304,7 @@ def _ceiling_row(label, params, name, variant, flags, cfg, repeats, device, quic
 
 def make_video(path: Path, frames: int, size: tuple[int, int], seed: int) -> None:
     """An MPEG-4 AVI of moving rectangles over a gradient, with mild noise: benchmarks.common's
-    generator, which benchmarks.extraction's clips come from too (imports only numpy and PyAV)."""
+    generator (imports only numpy and PyAV)."""
     write_avi(path, synthetic_frames(frames, size, seed), size)
 
 

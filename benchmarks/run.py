@@ -1,7 +1,6 @@
 """Run every benchmark, print one table, and record it in benchmarks/results.json.
 
-Sections (one module each, see benchmarks/README.md): extraction, loading, training,
-feature_cache, predict, dvc_overhead, scaling. Every figure is the median, min and max
+Sections (one module each, see benchmarks/README.md): training, predict, dvc_overhead. Every figure is the median, min and max
 over repeats, beside the baseline measured in the same run on the same inputs, their
 ratio, the target and whether it is met, and whether other processes were using the CPU
 while it ran (then the timing is not reliable).
@@ -10,15 +9,14 @@ results.json keeps the latest result of each section under "sections" (a run wit
 replaces just those) and appends a summary of every run to "history", never erasing it,
 so the figures before and after an optimisation stay side by side (label them --note).
 
-    python -m benchmarks.run                    # all sections, ~4 min on 2 cores
+    python -m benchmarks.run                    # all sections
     python -m benchmarks.run --quick            # tiny sizes: checks that everything runs
-    python -m benchmarks.run --only extraction,loading
+    python -m benchmarks.run --only training,predict
     python -m benchmarks.run --full-repro       # also a full `dvc repro` of a clean clone (+~10 min)
 
 Run from the project root: `-m` puts the root on sys.path, so `benchmarks` and `har` import.
 Each section runs in this process: `run()` and `format_table()` of its module,
-benchmarks.<name>, imported once, so the sections share what they generate (e.g.
-benchmarks.extraction's clips, which benchmarks.scaling measures too).
+benchmarks.<name>, imported once.
 """
 
 from __future__ import annotations
@@ -39,26 +37,8 @@ from benchmarks.common import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.json"
-SECTIONS = ["extraction", "loading", "training", "feature_cache", "predict", "dvc_overhead", "scaling"]
+SECTIONS = ["training", "predict", "dvc_overhead"]
 SCHEMA = 1
-
-
-def feature_cache_figures(result: dict) -> list[dict]:
-    """benchmarks.feature_cache's result as figures: epochs per second, so ratio = speed-up."""
-    live, cached = result["live"], result["cached"]
-    rate = lambda s: {"values": [1 / t for t in s["epochs_s"]], "median": 1 / s["median_s"],  # noqa: E731
-                      "min": 1 / s["max_s"], "max": 1 / s["min_s"]}
-    busy = result["machine"].get("cpu_busy_before")
-    be = result["break_even_epochs"]
-    return [
-        figure("epochs/s, feature cache vs live encoder", "epochs/s", None, stats=rate(cached),
-               baseline={"name": "live: frozen encoder recomputed every epoch", "stats": rate(live)},
-               target={"of": "ratio", "op": ">=", "value": result["target_speedup"]}, busy=busy,
-               note=f"{result['config']['arch']} at crop {result['config']['crop']}; break-even "
-                    f"{be if be is not None else 'never'} epoch(s)"),
-        figure("feature cache build", "s", [result["cache"]["build_s"]], higher_is_better=False,
-               busy=busy, note="one-time write_cache over every train video; reported, no target"),
-    ]
 
 
 def predict_figures(result: dict) -> list[dict]:
@@ -90,15 +70,11 @@ def run_section(name: str, quick: bool, repeats: int | None, options: dict) -> d
         with OtherLoad() as busy:
             if name == "predict" and quick:
                 result = module.run(quick, repeats or 1, requests=1)
-            elif name == "feature_cache" and quick:  # smaller still, as its own test runs it
-                result = module.run(quick, repeats, videos=4, crop=32)
             elif name == "dvc_overhead":
                 result = module.run(quick, repeats, **options)
             else:
                 result = module.run(quick, repeats)
-        if name == "feature_cache":
-            result["figures"] = feature_cache_figures(result)
-        elif name == "predict":
+        if name == "predict":
             result["figures"] = predict_figures(result)
         for f in result["figures"]:
             if f["cpu_busy_other"] is None and busy.value is not None:

@@ -1,28 +1,32 @@
-"""Benchmark: training clips per second of every model params.yaml trains, at its configured size.
+"""Benchmark: training clips per second of every model params.yaml trains, at its configured size,
+and what pinning the CPU kernels (har/cpu_kernels.py) costs in it.
 
 What is measured: for each entry of params.yaml's `models:`, the model built as the train
-stage builds it (har.models.create_model with the entry's arch and options, its train
-section's frames, crop and batch size), Adam at its lr, and har.engine.train_one_epoch
-over in-memory random clips of the model's input shape (so the figure is the training
-step alone: forward, loss, backward, optimiser step; loading is benchmarks.loading's).
-One warm-up batch, then `--repeats` epochs of `--batches` batches; clips per second =
-clips / epoch time. On CPU, with torch's default threads.
+stage builds it (its arch, options, frames, crop, batch size and Adam), and
+har.engine.train_one_epoch over in-memory random clips of its input shape: the training step
+alone (forward, loss, backward, optimiser step). One warm-up batch, then `--repeats` epochs of
+`--batches` batches; clips/s = clips / epoch time. On CPU; with CUDA also with AMP and
+channels_last, and the GPU utilisation ("no GPU" otherwise). A model with a fully frozen
+encoder trains on the feature cache in the pipeline; here it is timed on pixels and marked.
+No target (issue 7 asks for the figures).
 
-On a GPU (when CUDA is available) the same again with AMP and channels_last, as the train
-stage runs there, and the GPU utilisation torch.cuda.utilization() reports during it;
-on CPU those figures say "no GPU". A model whose encoder is fully frozen trains on the
-feature cache in the pipeline (benchmarks.feature_cache measures that); here it is
-timed on pixels and marked.
+`--kernels`: the same, run twice per repeat in fresh processes (the kernels are chosen as
+torch loads), alternating: pinned (HAR_CPU_ISA=avx2, the default: the same bits on any
+x86-64 CPU) and HAR_CPU_ISA=native (AVX-512 where the CPU has it), both at the pinned thread
+count. Ratio = pinned / native clips/s; below 1 is what the same bits everywhere cost.
 
-No target (issue 7 asks for the figures); the ratio column is empty.
-
-    python -m benchmarks.training [--quick] [--repeats N] [--batches N] [--json PATH]
+    python -m benchmarks.training [--quick] [--repeats N] [--batches N] [--models A,B] [--kernels] [--json PATH]
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.data import TensorDataset
@@ -30,12 +34,15 @@ from torch.utils.data import TensorDataset
 from benchmarks.common import (
     OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
 from har.config import load_params
+from har.cpu_kernels import threads, without_kernel_choices
 from har.data import Preprocessing
 from har.engine import make_adam, make_loader, to_channels_last, train_one_epoch
 from har.models import count_parameters, create_model
 from har.models.features import frozen_encoder
 
 NAME = "training"
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ("avx2", "native")
 DEFAULTS = {"batches": 2, "classes": 101, "seed": 0}
 QUICK = {"batches": 1}
 DEFAULT_REPEATS = 3
@@ -131,8 +138,46 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
             "cpu": cpu_runs, "gpu": gpu_runs, "figures": figures}
 
 
+def _in_fresh_process(kernels: str, quick: bool, batches: int | None) -> dict:
+    # From an environment without kernel choices: this process's own (`import har` pinned it
+    # to AVX2) would otherwise make the "native" child run AVX2 as well. Threads stay pinned.
+    env = {**without_kernel_choices(os.environ), "HAR_CPU_ISA": kernels,
+           "HAR_CPU_THREADS": str(threads())}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "training.json"
+        argv = [sys.executable, "-m", "benchmarks.training", "--repeats", "1", "--json", str(out)]
+        argv += (["--quick"] if quick else []) + (["--batches", str(batches)] if batches else [])
+        subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        return json.loads(out.read_text())
+
+
+def run_kernels(quick: bool = False, repeats: int | None = None, batches: int | None = None) -> dict:
+    """Pinned against native kernels, alternating fresh processes (see the module's doc)."""
+    repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
+    clips: dict[str, dict[str, list[float]]] = {k: {} for k in KERNELS}
+    capability = {}
+    for _ in range(repeats):
+        for kernels in KERNELS:
+            result = _in_fresh_process(kernels, quick, batches)
+            capability[kernels] = result["machine"]["cpu_capability"]
+            for r in result["cpu"]:
+                clips[kernels].setdefault(r["model"], []).extend(r["clips_per_s"])
+    figures = [figure(f"train {model}, pinned to {capability['avx2']}", "clips/s",
+                      clips["avx2"][model], baseline={"name": f"native {capability['native']}",
+                                                      "values": clips["native"][model]})
+               for model in clips["avx2"]]
+    return {"benchmark": NAME, "kernels": True, "quick": quick, "machine": machine_info(),
+            "config": {"repeats": repeats, "batches": batches, "kernels": capability},
+            "clips_per_s": clips, "figures": figures}
+
+
 def format_table(result: dict) -> str:
     c = result["config"]
+    if result.get("kernels"):
+        return (f"training, CPU kernels{' (quick)' if result['quick'] else ''}: pinned "
+                f"({c['kernels']['avx2']}) against native ({c['kernels']['native']}), "
+                f"{c['repeats']} alternating repeat(s), fresh processes\n\n"
+                + figures_table(result["figures"]))
     lines = [f"training benchmark{' (quick)' if result['quick'] else ''}: {len(c['models'])} models "
              f"from params.yaml, {c['batches']} batches per epoch, {c['repeats']} epoch(s), torch "
              f"threads {c['torch_threads']}{'' if c['cuda'] else ', no GPU'}", ""]
@@ -151,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
                               f"quick {QUICK_REPEATS}")
     parser.add_argument("--batches", type=int, help=f"per epoch, default {DEFAULTS['batches']}")
     parser.add_argument("--models", help="comma-separated params.yaml model names (default: all)")
+    parser.add_argument("--kernels", action="store_true",
+                        help="pinned against native CPU kernels, in fresh processes")
     args = parser.parse_args(argv)
+    if args.kernels:
+        return report(run_kernels(args.quick, args.repeats, args.batches), format_table, args.json)
     result = run(args.quick, args.repeats, batches=args.batches,
                  models=args.models.split(",") if args.models else None)
     return report(result, format_table, args.json)

@@ -1,4 +1,4 @@
-"""benchmarks.cpu_kernels --quick: both kernel choices really ran, and the figures are
+"""benchmarks.training --kernels --quick: both kernel choices really ran, and the figures are
 well formed (timings are never asserted)."""
 
 import json
@@ -8,10 +8,12 @@ import pytest
 
 from commands import python, run_benchmark
 
+pytestmark = pytest.mark.slow  # training in fresh processes, both kernel choices
+
 
 def test_quick_run_compares_pinned_with_native_kernels(tmp_path):
-    out = tmp_path / "cpu_kernels.json"
-    run_benchmark("cpu_kernels", "--quick", "--json", out)
+    out = tmp_path / "kernels.json"
+    run_benchmark("training", "--kernels", "--quick", "--json", out)
     result = json.loads(out.read_text())
     kernels = result["config"]["kernels"]
     assert kernels["avx2"] == "AVX2"  # pinned, whatever the CPU offers
