@@ -1,9 +1,9 @@
 """Run every benchmark, print one table, and record it in benchmarks/results.json.
 
-Sections (one module each, see benchmarks/README.md): training, predict, dvc_overhead. Every figure is the median, min and max
-over repeats, beside the baseline measured in the same run on the same inputs, their
-ratio, the target and whether it is met, and whether other processes were using the CPU
-while it ran (then the timing is not reliable).
+Sections (one module each, see benchmarks/README.md): training, predict, dvc_overhead.
+Every figure is the median, min and max over repeats, beside the baseline measured in
+the same run on the same inputs, their ratio, the target and whether it is met, and
+whether other processes were using the CPU while it ran (then the timing is not reliable).
 
 results.json keeps the latest result of each section under "sections" (a run with --only
 replaces just those) and appends a summary of every run to "history", never erasing it,
@@ -33,33 +33,12 @@ import traceback
 from pathlib import Path
 
 from benchmarks.common import (
-    OtherLoad, command, cpu_busy, cpu_model, figure, figures_table, write_json)
+    OtherLoad, command, cpu_busy, cpu_model, figures_table, write_json)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.json"
 SECTIONS = ["training", "predict", "dvc_overhead"]
 SCHEMA = 1
-
-
-def predict_figures(result: dict) -> list[dict]:
-    """benchmarks.predict's result as figures (no targets: the README's figures are its yardstick)."""
-    busy = result["machine"].get("cpu_busy_before")
-    stats = lambda s: {"median": s["median_s"], "min": s["min_s"], "max": s["max_s"]}  # noqa: E731
-    api = result["api"]
-    lat = api["latency"]
-    figs = [figure("har predict, whole process", "s", None, stats=stats(result["cli"]),
-                   higher_is_better=False, busy=busy),
-            figure("predict, model loaded", "s", None, stats=stats(result["predict"]),
-                   higher_is_better=False, busy=busy),
-            figure(f"API p50, {api['clients']} clients", "s", None, stats=stats(lat),
-                   higher_is_better=False, busy=busy,
-                   note=f"{api['requests_per_s']:.1f} requests/s"),
-            figure(f"API p95, {api['clients']} clients", "s", [lat["p95_s"]], higher_is_better=False,
-                   busy=busy)]
-    if api.get("rss_peak_mb") is not None:
-        figs.append(figure("har serve peak RSS", "MB", [api["rss_peak_mb"]], higher_is_better=False,
-                           note=f"{api['rss_loaded_mb']:.0f} MB after loading"))
-    return figs
 
 
 def run_section(name: str, quick: bool, repeats: int | None, options: dict) -> dict:
@@ -74,8 +53,6 @@ def run_section(name: str, quick: bool, repeats: int | None, options: dict) -> d
                 result = module.run(quick, repeats, **options)
             else:
                 result = module.run(quick, repeats)
-        if name == "predict":
-            result["figures"] = predict_figures(result)
         for f in result["figures"]:
             if f["cpu_busy_other"] is None and busy.value is not None:
                 f["cpu_busy_other"] = busy.value
