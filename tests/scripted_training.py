@@ -1,9 +1,10 @@
-"""stages/train.py run in-process in a scratch folder: what it keeps and resumes, in seconds.
+"""The train stage's training (har/train.py) run in-process in a scratch folder: what it keeps
+and resumes, in seconds.
 
-The real `main` runs (params, model, optimizer, checkpoints, dvclive, the final model.pt).
-With a Script, only `train_one_epoch` and `evaluate` are replaced: a scripted epoch sets
-every weight to the epoch's number, so a saved state dict says which epoch it came from,
-and validation answers what the script says. `stop_after` ends a run right after an
+The real `run_seed` runs, as stages/train.py calls it (params, model, optimizer, checkpoints,
+dvclive, the final model.pt). With a Script, only the library's `train_one_epoch` and
+`evaluate` are replaced: a scripted epoch sets every weight to the epoch's number, so a saved
+state dict says which epoch it came from, and validation answers what the script says. `stop_after` ends a run right after an
 epoch's checkpoint, as a kill would.
 """
 
@@ -18,8 +19,11 @@ import torch
 import yaml
 
 from har import paths, resume
-from har.code_deps import stage_code
+from har import train as training
+from har.code_deps import model_code, stage_code
+from har.config import load_params
 from har.fileio import write_csv
+from har.models import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL, SEED = "probe", 0
@@ -50,8 +54,10 @@ def project(work: Path, epochs: int) -> Path:
 
 
 def copy_code(work: Path) -> None:
-    """The files the train stage's resume fingerprint reads, copied from the project."""
-    for rel in stage_code(resume.TRAIN_SCRIPT, ROOT):
+    """The files the train stage's resume fingerprint reads (the stage's code and every model
+    family's), copied from the project."""
+    families = set().union(*(model_code(arch, ROOT) for arch in registry.MODEL_MODULES))
+    for rel in sorted(stage_code(resume.TRAIN_SCRIPT, ROOT) | families):
         src, dst = ROOT / rel, work / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
@@ -84,7 +90,7 @@ class Killed(BaseException):
 
 
 def stage(name: str):
-    """stages/<name>.py as a module (a fresh import each time: its names are patched per run)."""
+    """stages/<name>.py as a module (a fresh import each time)."""
     spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -96,7 +102,6 @@ def run(script: Script | None, stop_after: int | None = None, model: str = MODEL
     """`python stages/train.py <model> <seed>` in the current folder, its epochs scripted (or
     real with script=None). With stop_after=k the run dies right after epoch k's checkpoint,
     as a killed one would."""
-    train = stage("train")
     save = resume.save
 
     def save_then_die(run_name: str, state: dict) -> None:
@@ -106,10 +111,10 @@ def run(script: Script | None, stop_after: int | None = None, model: str = MODEL
 
     with pytest.MonkeyPatch.context() as patch:
         if script is not None:
-            patch.setattr(train, "train_one_epoch", script.train_one_epoch)
-            patch.setattr(train, "evaluate", script.evaluate)
+            patch.setattr(training, "train_one_epoch", script.train_one_epoch)
+            patch.setattr(training, "evaluate", script.evaluate)
         patch.setattr(resume, "save", save_then_die)
         try:
-            train.main(model, seed)
+            training.run_seed(load_params(), model, seed)
         except Killed:
             pass

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from har.checkpoint import load_model
+from har.checkpoint import load_model, write_checkpoint
 from har.data import (ClipDataset, Preprocessing, affine_theta, clip_indices, preprocess_frames,
                       spatial_transform)
 from har.frames import jpeg_round_trip, save_frames
@@ -196,9 +196,8 @@ def test_old_checkpoints_evaluate_on_their_training_length():
 
 
 def save_checkpoint(path, arch, model, prep_dict, config) -> None:
-    torch.save({"model_name": "m", "arch": arch, "model_config": config, "num_classes": 3,
-                "class_names": ["a", "b", "c"], "preprocessing": prep_dict,
-                "state_dict": model.state_dict()}, path)
+    write_checkpoint(path, model_name="m", arch=arch, model_config=config,
+                     class_names=["a", "b", "c"], preprocessing=prep_dict, weights=model)
 
 
 def test_an_old_checkpoint_still_loads_and_predicts(tmp_path):

@@ -83,7 +83,7 @@ def cached_features(tmp_path, monkeypatch, tiny_model):
     (tmp_path / "data/splits/classes.txt").write_text("".join(f"{c}\n" for c in tiny_model.classes))
     copy_code(tmp_path)
     monkeypatch.chdir(tmp_path)
-    stage("features").main("frozen")
+    stage("features").main("frozen", 0)
     return tmp_path
 
 

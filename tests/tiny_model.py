@@ -1,8 +1,9 @@
 """A tiny trained checkpoint for the prediction and serving tests, made the pipeline's way.
 
 Synthetic clips (har.datasets.synthetic) -> AVI files -> the extract stage's code (frames files
-and manifest) -> ClipDataset training of a small cnn3d -> a checkpoint dict in the
-train stage's format. No `dvc repro` output is needed, and it takes seconds.
+and manifest) -> ClipDataset training of a small cnn3d -> a checkpoint saved as the train stage
+saves it (har.checkpoint.write_checkpoint, with its weights' digest), so the prediction and
+serving tests load it the real way. No `dvc repro` output is needed, and it takes seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from har.checkpoint import write_checkpoint
 from har.config import SyntheticConfig
 from har.data import ClipDataset, Preprocessing
 from har.datasets.synthetic import encode_avi, group_style, render_clip
@@ -92,15 +94,11 @@ def build(root: Path) -> TinyModel:
     finally:
         torch.set_num_threads(threads)
     total, trainable = count_parameters(model)
-    checkpoint = {  # stages/train.py's format
-        "model_name": "tiny", "arch": ARCH, "model_config": MODEL, "num_classes": len(CLASSES),
-        "class_names": CLASSES, "preprocessing": prep.to_dict(),
-        "state_dict": model.state_dict(), "best_epoch": EPOCHS, "val_top1": last["acc"],
-        "val_loss": last["loss"], "train_top1": last["acc"], "train_loss": last["loss"],
-        "train_seconds": 0.0, "epochs": EPOCHS, "params_total": total,
-        "params_trainable": trainable, "history": [], "feature_cache": False,
-    }
     path = root / "models" / "tiny" / "model.pt"
-    path.parent.mkdir(parents=True)
-    torch.save(checkpoint, path)
+    write_checkpoint(path, model_name="tiny", arch=ARCH, model_config=MODEL, class_names=CLASSES,
+                     preprocessing=prep, weights=model, summary={
+                         "best_epoch": EPOCHS, "val_top1": last["acc"], "val_loss": last["loss"],
+                         "train_top1": last["acc"], "train_loss": last["loss"], "epochs": EPOCHS,
+                         "params_total": total, "params_trainable": trainable, "history": [],
+                         "feature_cache": False})
     return TinyModel(path, videos, root / "frames", test_rows, prep, CLASSES)
