@@ -25,7 +25,7 @@ from har.config import Params
 from har.data import ClipDataset, Preprocessing
 from har.distributed import relaunch_under_torchrun
 from har.engine import (amp_dtype, evaluate, make_adam, make_loader, seed_everything,
-                        select_device, to_channels_last, train_one_epoch)
+                        select_device, selection_score, to_channels_last, train_one_epoch)
 from har.features import FeatureClipDataset, load_cache
 from har.fileio import read_csv, write_json
 from har.frames import FrameCache
@@ -75,7 +75,8 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
                                 frame_cache=frame_cache)
         val_set = ClipDataset(rows["val"], paths.FRAMES, prep, train=False, frame_cache=frame_cache)
         trained = model
-    train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, seed, ctx)
+    train_loader = make_loader(train_set, cfg.batch_size, True, cfg.workers, seed, ctx,
+                               class_balance=cfg.class_balance)
     val_loader = make_loader(val_set, cfg.batch_size, False, cfg.workers, seed, ctx)
     model.to(device)
     cuda = device.type == "cuda"
@@ -134,10 +135,12 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
         history.append({"epoch": epoch, "train_loss": tr["loss"], "train_top1": tr["acc"],
                         "val_loss": va["loss"], "val_top1": va["top1"]})
         val_videos = va["videos"]
-        # Model selection on validation only; ties go to the lower validation loss.
-        if (va["top1"], -va["loss"]) > (best["val_top1"], -best["val_loss"]):
+        # Model selection on validation only, by mean class accuracy (exact, so on a balanced
+        # validation set the same choice as by accuracy); ties go to the lower validation loss.
+        if selection_score(va) > selection_score(best):
             best = {"epoch": epoch, "val_top1": va["top1"], "val_loss": va["loss"],
-                    "train_top1": tr["acc"], "train_loss": tr["loss"]}
+                    "train_top1": tr["acc"], "train_loss": tr["loss"],
+                    "class_correct": va["class_correct"], "class_total": va["class_total"]}
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         rng = distributed.all_gather(resume.rng_state(generators), ctx)  # every rank's streams
         if ctx.main:

@@ -82,7 +82,10 @@ class Script:
 
     def evaluate(self, model, loader, device, amp=False, ctx=None):
         top1, loss = self.val[self.epoch - 1]
-        return {"top1": top1, "loss": loss, "videos": len(loader.dataset)}
+        # A balanced validation set (one class of 1,000 clips): its mean class accuracy, which
+        # selection compares, is the scripted top-1 (har.engine.selection_score).
+        return {"top1": top1, "loss": loss, "videos": len(loader.dataset),
+                "class_correct": [round(top1 * 1000)], "class_total": [1000]}
 
 
 class Killed(BaseException):
