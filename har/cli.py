@@ -113,7 +113,8 @@ def _predict(args: argparse.Namespace) -> int:
     from har.predict import Predictor
     from har.video import VideoError
 
-    predictor = Predictor(args.model, clips=args.clips, device=args.device, threads=args.threads)
+    predictor = Predictor(args.model, clips=args.clips, device=args.device, threads=args.threads,
+                          crops=args.crops)
     if args.timeline or args.annotate:
         return _predict_over_time(predictor, args)
     failed = 0
@@ -210,7 +211,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from har.serve import serve
 
     params = load_params(args.params)
-    serve(args.model, params.serve, clips=params.eval.clips, host=args.host, port=args.port)
+    serve(args.model, params.serve, clips=params.eval.clips, host=args.host, port=args.port,
+          crops=params.eval.crops)
     return 0
 
 
@@ -256,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=_positive(int), default=5)
     p.add_argument("--clips", type=_positive(int), default=None,
                    help="clips averaged per video (default: eval.clips of ./params.yaml, else 3)")
+    p.add_argument("--crops", type=int, choices=(1, 3), default=None,
+                   help="spatial views per clip: 1 (the centre) or 3 (both ends and the middle of "
+                        "the long side); default: eval.crops of ./params.yaml, else 1")
     p.add_argument("--json", action="store_true", help="one JSON object per video (or window)")
     p.add_argument("--timeline", action="store_true",
                    help="one prediction per window, as CSV: start,end,class,probability")
