@@ -41,9 +41,14 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def save_checkpoint(checkpoint: dict, path: Path | str) -> None:
-    """Write `checkpoint` (the train stage's dict) atomically, with the digest of its weights."""
-    with atomic_path(path) as tmp:
-        torch.save({**checkpoint, DIGEST_KEY: weights_digest(checkpoint["state_dict"])}, tmp)
+    """Write `checkpoint` (the train stage's dict) atomically, with the digest of its weights.
+
+    Through an open file, not the temporary path: torch.save names the zip's top folder after
+    the file it is given, and the temporary name is random, so the same checkpoint would get
+    other bytes on every save. Given a file object it writes "archive/": the file is then a
+    pure function of its contents, and so the same md5 in dvc.lock on every machine."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({**checkpoint, DIGEST_KEY: weights_digest(checkpoint["state_dict"])}, f)
 
 
 def write_checkpoint(path: Path | str, *, model_name: str, arch: str, model_config: Mapping,
