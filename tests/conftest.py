@@ -15,7 +15,7 @@ FIXTURES = ROOT.parent / "shared" / "fixtures"
 # so that it is built once; they start first, being the run's longest path, while the other
 # worker works through the other files. (xdist's own grouping, --dist loadgroup, does nothing
 # under pytest 9: it renames test ids through an attribute pytest no longer reads.)
-TINY_REPO_FILES = {"tests/test_pipeline.py", "tests/test_team.py"}
+TINY_REPO_FILES = {"tests/test_pipeline.py", "tests/test_team.py", "tests/test_grid.py"}
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -40,6 +40,8 @@ from har.serve import create_app
 from har.video import probe, read_frames
 from serving import SETTINGS
 
+pytestmark = pytest.mark.slow  # every model on every aspect, predict/serve/.onnx as processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,8 @@ import torch
 
 from commands import run_benchmark
 
+pytestmark = pytest.mark.slow  # the GPU check's three parts on the CPU, --quick
+
 VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False),
             "channels_last": (False, True, False), "compile": (False, False, True),
             "amp+channels_last+compile": (True, True, True)}

@@ -17,6 +17,8 @@ from har.ucf101_types import TYPES
 from loopback import serve
 from scratch_repo import ROOT, copy_repo, run, set_params
 
+pytestmark = pytest.mark.slow  # `dvc repro` of the UCF101 and HMDB51 pipelines from archives
+
 
 def small_params(dataset: dict) -> dict:
     """params.yaml with `dataset` merged in, a small input and one tiny cnn3d."""

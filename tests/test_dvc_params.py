@@ -20,6 +20,8 @@ from dvc.stage.serialize import to_single_stage_lockfile
 from har.config import ConfigError, parse_params
 from scratch_repo import ROOT, run
 
+pytestmark = pytest.mark.slow  # real one-stage `dvc repro` runs
+
 
 def _leaves(value, path=()):
     """(path, value) of every leaf of a params mapping; a list is one leaf and each item."""

@@ -21,6 +21,8 @@ from har.datasets.raw import prepare_raw
 from har.datasets.splits import SplitError
 from scratch_repo import ROOT, copy_repo, run
 
+pytestmark = pytest.mark.slow  # a `dvc repro` with a params typo, hostile folders under DVC
+
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 

@@ -8,6 +8,8 @@ from har.models import count_parameters, create_model
 from har.models.freeze import train_last_layers, weight_layers
 from har.models.timedistributed import TRAINABLE_LAYERS
 
+pytestmark = pytest.mark.slow  # full-size seed models built and run
+
 
 # The TimeDistributed report's rule, as literals counted by hand from torchvision's layer
 # shapes (conv: in * out * k * k, no bias; BN: 2 * channels), not by the code under test.

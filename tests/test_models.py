@@ -12,6 +12,8 @@ from har.config import load_params
 from har.input_spec import crop_hw
 from har.models import count_parameters, create_model, get_entry, list_models
 
+pytestmark = pytest.mark.slow  # every architecture forward and backward, full sizes: minutes
+
 FRAMES, CROP, CLASSES = 4, 32, 5
 
 

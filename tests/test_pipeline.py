@@ -12,6 +12,8 @@ import yaml
 from har.config import load_params
 from scratch_repo import run  # the same environment as the tiny run (the default threads)
 
+pytestmark = pytest.mark.slow  # the tiny `dvc repro` end to end: minutes
+
 
 @pytest.fixture
 def repo(tiny_repo):

@@ -18,6 +18,8 @@ from har.frames import save_frames
 from har.models import create_model, get_entry, options
 from har.presets import apply_preset, merge_preset
 
+pytestmark = pytest.mark.slow  # every preset's models built and trained a step
+
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_PRESETS = ["ucf101-paper", "ucf101-report", "hmdb51-report", "ucf101-modern"]
 CLASSES = {"ucf101": 101, "hmdb51": 51}

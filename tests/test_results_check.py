@@ -13,6 +13,8 @@ import yaml
 from har import results_check
 from har.results_check import END, START, ResultsCheckError, dvc_md5, problems, update_readme
 
+pytestmark = pytest.mark.slow  # the results check over the committed outputs, as processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

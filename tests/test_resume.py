@@ -11,6 +11,8 @@ from har import paths
 from har.fileio import read_csv, write_csv
 from scripted_training import CHECKPOINT, ROOT, Script, copy_code, project, run, stage
 
+pytestmark = pytest.mark.slow  # training runs interrupted and resumed
+
 VAL = [(0.5, 1.0), (0.6, 0.9), (0.7, 0.8)]
 
 

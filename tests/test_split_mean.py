@@ -14,6 +14,8 @@ from har.split_mean import (SplitMeanError, exp_show, report_split_mean, runs_by
 from scratch_repo import ROOT, run
 from tables import markdown_rows
 
+pytestmark = pytest.mark.slow  # three real `dvc exp run` experiments
+
 FAKE_EVALUATE = """
 import json, os, yaml
 p = yaml.safe_load(open("params.yaml"))

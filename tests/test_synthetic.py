@@ -11,6 +11,8 @@ from har.datasets.splits import assert_disjoint_groups, carve_validation
 from har.datasets.synthetic import MOTIONS, generate, group_style, render_clip
 from har.datasets.ucf101 import read_ucf_split
 
+pytestmark = pytest.mark.slow  # generated videos decoded frame by frame
+
 SMALL = SyntheticConfig(classes=["MoveLeft", "MoveRight", "ZoomIn"], groups=25, clips_per_group=1,
                         min_frames=12, max_frames=16, width=64, height=48, fps=25)
 

@@ -15,6 +15,8 @@ import torch
 
 from scratch_repo import run, set_params, stage_env
 
+pytestmark = pytest.mark.slow  # the tiny `dvc repro` end to end: minutes
+
 METRICS_SCHEMA = {
     "input": {"frames", "eval_frames", "height", "width"},
     "test": {"clip_top1", "clip_top5", "video_top1", "loss", "clips", "videos"},

@@ -20,6 +20,8 @@ from har.weights import (WeightsError, expected_hash_prefix, find_weights, load_
                          weight_url)
 from har.weights_fetch import fetch_weights
 
+pytestmark = pytest.mark.slow  # every builder's weights file loaded into its architecture
+
 
 def _saved(state: dict) -> bytes:
     buf = io.BytesIO()
