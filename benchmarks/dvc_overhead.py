@@ -20,14 +20,23 @@ environment's `python` first on PATH):
                caching every file), then `dvc status` and a no-op `dvc repro`, timed
                `--repeats` times. Target: no-op repro <= 3 s.
 
+  grid         only with --grid (~15 min on 2 cores): the tiny profile's whole grid
+               (`har preset apply tiny` in a clone of HEAD) by one `dvc repro`, against
+               scripts/grid.sh: the grid's runs in 3 slices run as 3 processes at once in 3
+               clones pushing to one local remote, then `grid.sh assemble` in a fourth; the
+               wall time of each, and the time the slices spent in `dvc pull` and `dvc push`
+               (the round trips the fan-out adds). Reported, no target: on 2 cores, 3
+               processes cannot beat one machine; the figure is the overhead.
+
     python -m benchmarks.dvc_overhead [--quick] [--repeats N] [--files N]
-                                      [--full-repro [--clone-dir DIR]] [--json PATH]
+                                      [--full-repro [--clone-dir DIR]] [--grid] [--json PATH]
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,7 +52,7 @@ from har.frames import save_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "dvc_overhead"
-DEFAULTS = {"files": 13_320, "full_repro": False, "clone_dir": None}
+DEFAULTS = {"files": 13_320, "full_repro": False, "clone_dir": None, "grid": False}
 QUICK = {"files": 200}
 DEFAULT_REPEATS = 3
 QUICK_REPEATS = 1
@@ -150,6 +159,84 @@ def full_repro(clone_dir: Path | None, repeats: int) -> tuple[list[dict], dict]:
             tmp.cleanup()
 
 
+def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} in {cwd} failed ({done.returncode}):\n"
+                           f"{(done.stdout + done.stderr)[-3000:]}")
+    return time.perf_counter() - start, done.stdout + done.stderr
+
+
+def _step_seconds(log: str, what: str) -> float:
+    """The seconds grid.sh reported for its `dvc <what>` steps, added up."""
+    return sum(float(m) for m in re.findall(rf"^grid step: ([0-9.]+) s: dvc {what}$", log, re.M))
+
+
+def fan_out() -> tuple[list[dict], dict]:
+    """The tiny grid on one machine, then as 3 slices at once plus an assembly (scripts/grid.sh)."""
+    with tempfile.TemporaryDirectory(prefix="har-bench-grid-") as tmp:
+        base = Path(tmp)
+        source = base / "source"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(source)], check=True)
+        env = _env(pythonpath=source)
+        subprocess.run([sys.executable, "-m", "har.cli", "preset", "apply", "tiny"], cwd=source,
+                       env=env, check=True, capture_output=True)
+        subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam",
+                        "tiny"], cwd=source, check=True)
+        grid = subprocess.run([sys.executable, "-m", "har.grid"], cwd=source, env=env,
+                              capture_output=True, text=True, check=True).stdout.split()
+        runs = [grid[i:i + 2] for i in range(0, len(grid), 2)]
+        slices = [sum(runs[i::3], []) for i in range(3)]
+        remote = base / "remote"
+        remote.mkdir()
+        clones = {}
+        for name in ("one", "a", "b", "c", "assembler"):
+            clones[name] = base / name
+            subprocess.run(["git", "clone", "-q", str(source), str(clones[name])], check=True)
+            dvc(["remote", "add", "--local", "-d", "grid", str(remote)], clones[name],
+                _env(pythonpath=clones[name]))
+        with OtherLoad() as busy:
+            one_s, _ = _timed([sys.executable, "-m", "dvc", "repro"], clones["one"],
+                              _env(pythonpath=clones["one"]))
+            start = time.perf_counter()
+            procs = []
+            for name, args in zip("abc", slices):
+                log = open(base / f"{name}.log", "w")
+                procs.append((name, log, subprocess.Popen(
+                    [str(clones[name] / "scripts" / "grid.sh"), "run", *args], cwd=clones[name],
+                    env=_env(pythonpath=clones[name]), stdout=log, stderr=subprocess.STDOUT)))
+            for name, log, proc in procs:
+                if proc.wait() != 0:
+                    raise RuntimeError(f"grid.sh run in {name} failed:\n"
+                                       f"{(base / f'{name}.log').read_text()[-3000:]}")
+                log.close()
+            slices_s = time.perf_counter() - start
+            assemble_s, assembled = _timed([str(clones["assembler"] / "scripts" / "grid.sh"),
+                                            "assemble"], clones["assembler"],
+                                           _env(pythonpath=clones["assembler"]))
+        logs = [(base / f"{name}.log").read_text() for name in "abc"]
+        pull_s = sum(_step_seconds(log, "pull") for log in logs)
+        push_s = sum(_step_seconds(log, "push") for log in logs)
+        trained_here = re.findall(r"^Running stage '(train@[^']+)'", assembled, re.M)
+    runs_note = f"{len(runs)} runs in 3 slices of {', '.join(str(len(s) // 2) for s in slices)}"
+    figures = [
+        figure("tiny grid, one machine (dvc repro)", "s", [one_s], higher_is_better=False,
+               busy=busy.value, note=f"{len(runs)} runs; reported, no target"),
+        figure("tiny grid, 3 slices at once + assembly", "s", [slices_s + assemble_s],
+               higher_is_better=False, busy=busy.value,
+               baseline={"name": "one machine", "values": [one_s]},
+               note=f"{runs_note}: slices {slices_s:.0f} s, assembly {assemble_s:.0f} s "
+                    f"(trained there: {len(trained_here)}); 3 processes on this machine's cores"),
+        figure("tiny grid, dvc pull + push in the slices", "s", [pull_s + push_s],
+               higher_is_better=False, busy=busy.value,
+               note=f"summed over the 3 slices: pull {pull_s:.1f} s, push {push_s:.1f} s"),
+    ]
+    return figures, {"runs": len(runs), "slices_s": slices_s, "assemble_s": assemble_s,
+                     "one_machine_s": one_s, "pull_s": pull_s, "push_s": push_s,
+                     "trained_by_assembler": trained_here}
+
+
 MAKE = textwrap.dedent("""\
     import shutil, sys
     from pathlib import Path
@@ -220,6 +307,9 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
                            target={"of": "value", "op": "<=", "value": FULL_TARGET_S, "unit": "s"})]
     more, result["ucf_scale"] = ucf_scale(cfg["files"], repeats)
     figures += more
+    if cfg["grid"]:
+        more, result["grid"] = fan_out()
+        figures += more
     return {"benchmark": NAME, "quick": quick, "machine": machine,
             "config": {**cfg, "clone_dir": str(cfg["clone_dir"]) if cfg["clone_dir"] else None,
                        "repeats": repeats, "dvc": version},
@@ -241,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-repro", action="store_true",
                         help="also time a full dvc repro from a clean clone (~10 min on 2 cores)")
     parser.add_argument("--clone-dir", type=Path, help="clone there and keep it (with --full-repro)")
+    parser.add_argument("--grid", action="store_true",
+                        help="also the tiny grid on one machine against 3 slices + assembly "
+                             "(scripts/grid.sh, ~15 min on 2 cores)")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, files=args.files, full_repro=args.full_repro or None,
-                 clone_dir=args.clone_dir)
+                 clone_dir=args.clone_dir, grid=args.grid or None)
     return report(result, format_table, args.json)
 
 
