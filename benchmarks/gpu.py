@@ -456,7 +456,8 @@ def e2e(tiny, cfg: dict, device, models: list[str], tmp: Path) -> list[dict]:
                 f"--nproc_per_node={nproc}"]
     for model in models:
         if frozen(tiny, model):  # trains on the features stage's cache, as `dvc repro` runs it
-            done = _stage(work, env, [sys.executable, str(ROOT / "stages" / "features.py"), model])
+            done = _stage(work, env, [sys.executable, str(ROOT / "stages" / "features.py"), model,
+                                      "0"])  # the seed _e2e_row trains
             if done["error"]:
                 rows.append(row("e2e", model, "features", error=done["error"], log=done["log"]))
                 continue
@@ -523,7 +524,7 @@ def _e2e_row(work, env, model, setting, launcher, device) -> dict:
 
     seed = 0  # one run of the tiny profile's seeds is enough to exercise the stages
     ckpt_path = work / "models" / model / f"seed{seed}" / "model.pt"
-    metrics_path = work / "metrics" / model / f"seed{seed}.json"
+    metrics_path = work / "models" / model / f"seed{seed}" / "test.json"
     ckpt_path.unlink(missing_ok=True)
     metrics_path.unlink(missing_ok=True)
     seconds = 0.0

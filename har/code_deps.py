@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 from har import paths
+from har.errors import InputError
 
 PACKAGE = "har"
 
@@ -110,8 +111,9 @@ def model_code(arch: str, root: Path | str = ".") -> set[str]:
     """The har files that building `arch` runs beyond its stage script's imports: its family's
     module and everything that imports, transitively (shared files included)."""
     modules = model_modules(root)
-    if arch not in modules:  # the params stage has refused it already; say it again here
-        raise KeyError(f"unknown model {arch!r}; registered: {', '.join(sorted(modules))}")
+    if arch not in modules:  # the code stage runs before the params check: say it here too
+        raise InputError(f"params.yaml: unknown model arch {arch!r}; registered: "
+                         f"{', '.join(sorted(modules))}")
     family = f"har/models/{modules[arch]}.py"
     return ({family} | har_files(family, root)) - set(EXEMPT)
 

@@ -22,7 +22,7 @@ variables below are read when torch and its libraries load, not later. It sets
 MKL's vector math (torch.sqrt, exp, log, sin, ... on float tensors of x86 wheels) differs
 between Intel and AMD under every MKL_CBWR value (measured, same page), so training must
 not use it: Adam is fused (har.engine.make_adam), and nothing else in a model's training
-step calls it (benchmarks/cross_cpu.py checks the whole step on emulated CPUs).
+step calls it (repro/cross_cpu.py checks the whole step on emulated CPUs).
 
 Once torch is loaded, har.engine.seed_everything calls `set_threads()` (torch's own thread
 count) and `check_isa()`, which fails if torch runs other kernels than these, e.g. because

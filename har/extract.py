@@ -82,7 +82,7 @@ def extract_all(root: Path, out_dir: Path, manifest: Path, s: ExtractSettings) -
     workers = s.workers or os.cpu_count() or 1
     # Threads, not processes: PyAV releases the GIL while FFmpeg decodes and scales, and
     # Pillow while it encodes the JPEGs, so `workers` single-threaded decoders keep the cores
-    # busy (benchmarks/scaling.py) without a process per video or pickled frame arrays.
+    # busy (measured by the scaling benchmark, since dropped: benchmarks/README.md) without a process per video or pickled frame arrays.
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(tqdm(pool.map(lambda v: extract_one(v, root, out_dir, s), videos),
                          total=len(videos), desc="extract", unit="video"))

@@ -122,7 +122,7 @@ def _decode(data: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 from JPEG bytes.
 
     simplejpeg (libjpeg-turbo) rather than PIL: 4x faster on our small frames, and
-    decoding is most of the cost of loading a clip (benchmarks/loading.py). With the exact
+    decoding is most of the cost of loading a clip (measured by the loading benchmark, since dropped: benchmarks/README.md). With the exact
     IDCT and fancy upsampling (fastdct/fastupsample off), PIL's defaults on the same
     library, it gives PIL's pixels: checked on every frame of the default dataset and, on
     the fixture videos, by tests/test_frames.py, so older checkpoints see the same input.

@@ -7,7 +7,7 @@ names, the preprocessing spec and the model's name and architecture go into the
 file's metadata (har/onnx_model.py reads them). Before the file is written, ONNX
 Runtime runs it on a random clip and must give torch's logits: a graph the exporter
 got wrong is refused, never written. Every registered architecture exports
-(`python -m benchmarks.onnx_runtime --architectures`); one that stopped exporting would
+(`python -m benchmarks.predict --architectures`); one that stopped exporting would
 be refused with the exporter's reason or the difference it makes.
 
 The clip's size is fixed, the crop's: a video of any aspect is scaled to hold the crop

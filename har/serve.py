@@ -51,7 +51,7 @@ MAX_WINDOW_FPS = 120
 # threads, which keep them: 304 bad uploads left the server at 1386 MB from 586 MB (1498 MB
 # after 608). Fixed at glibc's default, blocks over 128 KB are mmapped and go back to the
 # kernel when freed: 613-619 MB after the same uploads, for ~5-10% more CPU per 4K decode
-# (page faults) and none measurable on a UCF101 clip (python -m benchmarks.hostile_memory).
+# (page faults) and none measurable on a UCF101 clip (measured by the hostile_memory benchmark, since dropped: benchmarks/README.md).
 M_MMAP_THRESHOLD = -3  # mallopt's parameter number, malloc.h
 MMAP_THRESHOLD = 128 * 1024
 

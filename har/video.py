@@ -46,7 +46,7 @@ class VideoError(HarError, RuntimeError):
 # decoded), each ~17 MB with the decoder's per-picture motion tables, so this is what bounds
 # memory per decoder: ~300 MB, inherent to decoding such a stream (every reference may be
 # used by the next frame). Peak RSS of the extract path, interpreter included: 368 MB with
-# 16 references (benchmarks/hostile_memory.py, worst_ok), 110 MB for the same frames with
+# 16 references (measured by the hostile_memory benchmark, since dropped), 110 MB for the same frames with
 # one reference, 61 MB for a normal clip (docs/reproducibility.md, "Limits on hostile inputs").
 MAX_PIXELS = 4096 * 2160
 # Long side over short side, as displayed. 32:9 monitors are 3.6, 360-degree video 2; a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the path of a qemu-x86_64 of version 8 or later, for tests/test_cross_cpu.py and
-# benchmarks/cross_cpu.py (training under emulated AMD and Intel CPUs).
+# repro/cross_cpu.py (training under emulated AMD and Intel CPUs).
 #
 # The one on PATH if it is new enough; else Debian 13's statically linked build, fetched
 # once with apt into ${XDG_CACHE_HOME:-~/.cache}/har/qemu. apt runs with its own source

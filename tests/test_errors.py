@@ -18,6 +18,11 @@ BUG_SIGNALS = {
     ("har/datasets/synthetic.py", "ValueError"): "a shape name the renderer itself chose",
     ("har/models/registry.py", "ValueError"): "two @register_model with one name",
     ("har/seed_summary.py", "ValueError"): "an interval over zero trials (the caller's bug)",
+    ("har/data.py", "ValueError"): "a crop view index outside 1 or 3 views (eval.crops is "
+                                   "validated in har/config.py)",
+    ("har/predict.py", "ValueError"): "the same, in the torch-free copy of the view arithmetic",
+    ("har/engine.py", "ValueError"): "a mean class accuracy over no items (an empty split is "
+                                     "refused before training)",
     ("har/config.py", "TypeError"): "a params dataclass field of a type the loader cannot read",
 }
 BUILTINS = {"ValueError", "FileNotFoundError", "RuntimeError", "OSError", "TypeError", "KeyError",

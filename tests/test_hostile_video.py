@@ -84,7 +84,7 @@ def test_the_pixel_budget_refuses_huge_and_thin_frames_naming_file_and_reason(ho
 def test_a_decoded_frame_is_let_go_before_the_next_decode(tmp_path):
     # A full-size frame still referenced while the decoder works is a picture it cannot reuse,
     # so it allocates another: with B-frames at 4096x2160, 19 MB more peak memory
-    # (benchmarks/hostile_memory.py's worst cases). Only the small RGB copies may stay.
+    # (the worst cases of the hostile_memory benchmark, since dropped: benchmarks/README.md). Only the small RGB copies may stay.
     path = tmp_path / "bframes.mp4"
     with av.open(str(path), "w") as output:
         stream = add_stream(output, 96, 64)

@@ -122,6 +122,9 @@ def test_the_split_warns_naming_a_thin_class():
     assert thin_class_warnings({"val": entries(12, 12), "test": entries(12, 0)}, classes) == [
         "split: warning: the test set has 0 videos of class 'Small', fewer than 10: too few to "
         "judge that class"]
+    # None in validation: then selection cannot see it either, and the warning says so.
+    none = thin_class_warnings({"val": entries(12, 0), "test": entries(12, 12)}, classes)
+    assert len(none) == 1 and "model selection cannot see it" in none[0]
 
 
 def summary(per_class: dict, mca: float, videos: int) -> dict:

@@ -254,8 +254,8 @@ def test_fuzzed_uploads_never_break_the_server(predictors, tiny_model, videos, u
             else:
                 assert 400 <= status < 500 and list(body) == ["error"] and body["error"], (name, body)
         assert get_json(f"{base}/healthz") == (200, {"status": "ok", "models": [
-            {"name": "tiny", "arch": "cnn3d", "classes": 3, "clips": 3},
-            {"name": "other", "arch": "cnn3d", "classes": 3, "clips": 1}]})
+            {"name": "tiny", "arch": "cnn3d", "classes": 3, "clips": 3, "crops": 1},
+            {"name": "other", "arch": "cnn3d", "classes": 3, "clips": 1, "crops": 1}]})
         status, _ = post_video(base, "clip.avi", (videos / UCF_CLIP).read_bytes())
         assert status == 200  # still predicting
     assert len(statuses) == 200 and statuses.count(422) > 100  # most of it is refused, as it should

@@ -64,8 +64,10 @@ def thin_class_warnings(sets: dict[str, list[Entry]], classes: list[str],
         for cls, n in thin_classes(sets.get(name, []), classes, minimum):
             out.append(f"split: warning: the {name} set has {n} video{'s' if n != 1 else ''} of "
                        f"class {cls!r}, fewer than {minimum}: too few to judge that class"
-                       + (" (model selection sees it through mean class accuracy)"
-                          if name == "val" else ""))
+                       + ("" if name != "val" else
+                          " (model selection cannot see it: validation groups are drawn from "
+                          "all classes' training groups at once)" if n == 0 else
+                          " (model selection sees it through mean class accuracy)"))
     return out
 
 
