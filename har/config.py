@@ -1,24 +1,28 @@
 """Typed view of params.yaml.
 
-Every section is a dataclass with no defaults: params.yaml is the single place
-where a value lives, so a missing key is an error, and so is an unknown one (a
-typo such as `train.lr_` must not silently train with the old value).
+Every section is a frozen pydantic model with no defaults: params.yaml is the single place
+where a value lives, so a missing key is an error, and so is an unknown one (a typo such as
+`train.lr_` must not silently train with the old value). Types are strict (an int is not read
+from "3", a bool is not an int; an int where a float is expected is read as that float), and
+NaN and infinities are refused everywhere. The models also give params.schema.json
+(`python -m har.config --schema`), which an editor uses to check and complete params.yaml.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import math
 import os
 import re
-import types
+import sys
 import typing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator, field_validator
+from pydantic_core import PydanticCustomError
 
 from har.errors import InputError
 from har.input_spec import crop_hw
@@ -31,8 +35,35 @@ class ConfigError(InputError):
     """params.yaml does not describe a valid run."""
 
 
-@dataclass(frozen=True)
-class SyntheticConfig:
+class _Section(BaseModel):
+    """A section of params.yaml: every key required, no other key, strict types, no NaN."""
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Positional arguments in field order, as the dataclasses these models replace took them.
+        if args:
+            names = list(type(self).model_fields)
+            if len(args) > len(names):
+                raise TypeError(f"{type(self).__name__} takes {len(names)} fields, got {len(args)}")
+            kwargs.update(zip(names, args))
+        super().__init__(**kwargs)
+
+
+def _one_error(message: str):
+    """A type whose every validation error is `message` (a union's errors name each alternative)."""
+    def validate(value: Any, handler):
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("params_type", message) from None
+    return WrapValidator(validate)
+
+
+Crop = Annotated[int | list[int], _one_error("must be int or a list of int")]
+ClipLength = Annotated[int | None, _one_error("must be int or null")]
+
+
+class SyntheticConfig(_Section):
     classes: list[str]  # names from har.datasets.synthetic.MOTIONS
     groups: int  # UCF101 has 25; the official split rule needs at least 21
     clips_per_group: int
@@ -43,8 +74,7 @@ class SyntheticConfig:
     fps: int
 
 
-@dataclass(frozen=True)
-class ArchiveSource:
+class ArchiveSource(_Section):
     """One archive to fetch: where from, and the checksum it must have before it is unpacked."""
     url: str  # http(s)://, or file:///abs/path for a copy you already have
     checksum: str  # "sha256:<64 hex>" or "md5:<32 hex>" (only where no sha256 is known)
@@ -60,20 +90,17 @@ class ArchiveSource:
         return digest if algorithm == "md5" else None
 
 
-@dataclass(frozen=True)
-class UCF101Config:
+class UCF101Config(_Section):
     videos: ArchiveSource  # UCF101.rar, or the zip mirror UCF101_videos.zip
     splits: ArchiveSource  # UCF101TrainTestSplits-RecognitionTask.zip
 
 
-@dataclass(frozen=True)
-class HMDB51Config:
+class HMDB51Config(_Section):
     videos: ArchiveSource  # hmdb51_org.rar: a RAR of 51 per-class RARs
     splits: ArchiveSource  # test_train_splits.rar
 
 
-@dataclass(frozen=True)
-class FolderConfig:
+class FolderConfig(_Section):
     root: str  # <root>/<class>/<video>; relative to the project root, or absolute
     extensions: list[str]  # which files are videos, e.g. ".mp4" (any case matches)
     group_regex: str  # the recording id in a file name; a file it does not match is its own group
@@ -81,8 +108,7 @@ class FolderConfig:
     seed: int  # which groups go to test
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
+class DatasetConfig(_Section):
     name: str  # one of DATASETS
     seed: int  # synthetic only: the generated videos are a pure function of it
     split: int  # 1, 2 or 3: the official split to train and test on (folder: 1)
@@ -92,8 +118,7 @@ class DatasetConfig:
     folder: FolderConfig
 
 
-@dataclass(frozen=True)
-class ExtractConfig:
+class ExtractConfig(_Section):
     frames: int  # frames kept per video, sampled uniformly over the whole video
     short_side: int  # pixels after resizing, aspect preserved
     jpeg_quality: int
@@ -101,14 +126,12 @@ class ExtractConfig:
     workers: int  # 0 = one per CPU core
 
 
-@dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(_Section):
     val_fraction: float  # fraction of the training *groups* moved to validation
     seed: int
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Section):
     # Every model trains once per seed (DVC's matrix, dvc.yaml); the results show their mean
     # and spread. The same for all models: a model's `train` overrides cannot change it.
     seeds: list[int]
@@ -120,8 +143,8 @@ class TrainConfig:
     frames: int  # frames per training clip, drawn from the extracted ones
     # Frames per evaluation clip (validation, the evaluate stage, prediction); None = frames.
     # A model whose layers are sized for the clip length (cnn3d) takes only None or frames.
-    eval_frames: int | None
-    crop: int | list[int]  # a square's side, or [height, width]; see crop_hw
+    eval_frames: ClipLength
+    crop: Crop  # a square's side, or [height, width]; see crop_hw
     hflip: bool  # off for direction classes: a mirrored MoveLeft is a MoveRight
     # Random affine augmentation in training, one draw per clip (as Keras' ImageDataGenerator
     # with zoom_range, rotation_range, width/height_shift_range); 0 turns each off.
@@ -147,8 +170,7 @@ CLASS_BALANCE = ("none", "sampler")  # train.class_balance (har.engine.make_load
 EVAL_CROPS = (1, 3)  # eval.crops: the spatial views har.data.crop_origin cuts
 
 
-@dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(_Section):
     clips: int  # clips per test video whose softmax is averaged for video accuracy
     batch_size: int
     # Spatial views per clip: 1 = the centre crop; 3 = both ends and the middle of the long
@@ -156,23 +178,25 @@ class EvalConfig:
     crops: int
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(_Section):
     """`har serve`: limits on what one upload may cost the server."""
     max_upload_mb: float  # larger uploads are refused with 413 before any decoding
     decode_timeout_s: float  # an upload that takes longer to decode is refused (422)
     threads: int  # requests handled at once by waitress; more wait in its queue
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Section):
     arch: str  # registry name, see `har models`
     model: dict[str, Any]  # keyword arguments of the architecture
     train: dict[str, Any]  # overrides of the train section for this model only
 
+    @field_validator("model", "train", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return {} if value is None else value  # `model:` with nothing after it
 
-@dataclass(frozen=True)
-class ReportedResult:
+
+class ReportedResult(_Section):
     """An accuracy from the literature, shown as a "reported" row of the results table."""
     model: str  # the models entry that reproduces it
     accuracy: float  # percent, as published
@@ -180,8 +204,7 @@ class ReportedResult:
     source: str  # who reported it
 
 
-@dataclass(frozen=True)
-class Params:
+class Params(_Section):
     dataset: DatasetConfig
     extract: ExtractConfig
     split: SplitConfig
@@ -200,89 +223,72 @@ class Params:
     def train_config(self, model_name: str) -> TrainConfig:
         """The train section with this model's overrides applied."""
         overrides = self.models[model_name].train
-        return _build(TrainConfig, {**dataclasses.asdict(self.train), **overrides},
-                      f"models.{model_name}.train")
+        return _validated(TrainConfig, {**self.train.model_dump(), **overrides},
+                          f"models.{model_name}.train")
 
 
-def _type_name(annotation: Any) -> str:
-    if annotation is type(None):
-        return "null"
-    if typing.get_origin(annotation) is list:
-        return f"a list of {_type_name(typing.get_args(annotation)[0])}"
-    return getattr(annotation, "__name__", str(annotation))
+_TYPE_ERRORS = {"int_type": "must be int", "float_type": "must be float", "string_type": "must be str",
+                "bool_type": "must be bool", "list_type": "must be a list",
+                "dict_type": "must be a mapping", "model_type": "must be a mapping",
+                "finite_number": "must be a finite number"}
 
 
-def _check_type(value: Any, annotation: Any, where: str) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        # The first alternative the value fits; `int | None` takes null, `int | list[int]` either.
-        for alternative in typing.get_args(annotation):
-            if alternative is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _check_type(value, alternative, where)
-            except ConfigError:
-                pass
-        names = " or ".join(_type_name(a) for a in typing.get_args(annotation))
-        raise ConfigError(f"params.yaml: '{where}' must be {names}, got {value!r}")
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation in (int, float, str, bool):
-        if type(value) is not annotation:
-            raise ConfigError(f"params.yaml: '{where}' must be {annotation.__name__}, "
-                              f"got {value!r}")
-        _refuse_non_finite(value, where)
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"params.yaml: '{where}' must be a list, got {value!r}")
-        (item_type,) = typing.get_args(annotation)
-        return [_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"params.yaml: '{where}' must be a mapping, got {value!r}")
-        _, value_type = typing.get_args(annotation)
-        return {k: _check_type(v, value_type, f"{where}.{k}") for k, v in value.items()}
-    if annotation is Any:
-        _refuse_non_finite(value, where)
-        return value
-    if dataclasses.is_dataclass(annotation):
-        return _build(annotation, value, where)
-    raise TypeError(f"unsupported annotation {annotation!r} at {where}")  # a bug here, not in params
+def _path(where: str, loc: tuple) -> str:
+    path = where
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _fields_at(cls: type, loc: tuple) -> list[str]:
+    """The keys of the section at `loc` under model `cls` (empty if it is no section)."""
+    t: Any = cls
+    for part in loc:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            t = t.model_fields[part].annotation if part in t.model_fields else None
+        elif typing.get_origin(t) in (dict, list):
+            t = typing.get_args(t)[-1]
+        else:
+            return []
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def _validated(cls: type[_Section], data: Any, where: str = ""):
+    """cls built from data; a ConfigError naming each key's full path if it does not fit."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+    unknown = [err for err in errors if err["type"] == "extra_forbidden"]
+    if unknown:
+        parent = unknown[0]["loc"][:-1]
+        section = _path(where, parent)
+        raise ConfigError(f"params.yaml: unknown key(s) "
+                          f"{', '.join(_path(where, err['loc']) for err in unknown)}; known keys"
+                          f"{' of ' + section if section else ''}: "
+                          f"{', '.join(_fields_at(cls, parent))}") from None
+    missing = [err for err in errors if err["type"] == "missing"]
+    if missing:
+        raise ConfigError("params.yaml: missing key(s) "
+                          f"{', '.join(_path(where, err['loc']) for err in missing)}") from None
+    err = errors[0]
+    text = err["msg"] if err["type"] == "params_type" else _TYPE_ERRORS.get(err["type"])
+    text = text or f"is not valid: {err['msg']}"
+    raise ConfigError(f"params.yaml: '{_path(where, err['loc']) or 'top level'}' {text}, "
+                      f"got {err['input']!r}") from None
 
 
 def _refuse_non_finite(value: Any, where: str) -> None:
-    """NaN and infinities (YAML's .nan, .inf) compare false with every bound: refuse them here."""
+    """NaN and infinities (YAML's .nan, .inf) compare false with every bound: refused anywhere,
+    the models' options (any type) included."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"params.yaml: '{where}' must be a finite number, got {value}")
     if isinstance(value, dict):
         for k, v in value.items():
-            _refuse_non_finite(v, f"{where}.{k}")
+            _refuse_non_finite(v, f"{where}.{k}" if where else str(k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _refuse_non_finite(v, f"{where}[{i}]")
-
-
-def _build(cls: type, data: Any, where: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"params.yaml: '{where or 'top level'}' must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"params.yaml: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
-                          f"known keys{' of ' + where if where else ''}: {', '.join(names)}")
-    missing = [n for n in names if n not in data]
-    if missing:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"params.yaml: missing key(s) {', '.join(prefix + k for k in missing)}")
-    kwargs = {n: _check_type(data[n], hints[n], f"{where}.{n}" if where else n) for n in names}
-    return cls(**kwargs)
 
 
 def _positive(value: int | float, key: str) -> None:
@@ -442,7 +448,8 @@ def _refuse_keys_dvc_cannot_see(data: Any, where: str = "") -> None:
 def parse_params(data: Any) -> Params:
     """Build and validate Params from an already-loaded mapping."""
     _refuse_keys_dvc_cannot_see(data)
-    params = _build(Params, data, "")
+    _refuse_non_finite(data, "")
+    params = _validated(Params, data)
     _validate(params)
     return params
 
@@ -483,7 +490,18 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return out
 
 
+def json_schema() -> str:
+    """params.schema.json: the JSON schema of params.yaml, from the models."""
+    schema = {**Params.model_json_schema(), "title": "params.yaml"}
+    return json.dumps(schema, indent=2) + "\n"
+
+
 __all__ = ["ConfigError", "crop_hw", "Params", "load_params", "parse_params", "deep_merge",
            "DATASETS", "DatasetConfig", "SyntheticConfig", "ArchiveSource", "UCF101Config", "HMDB51Config",
            "FolderConfig", "ExtractConfig", "SplitConfig", "TrainConfig", "EvalConfig", "ServeConfig",
            "ModelConfig", "ReportedResult"]
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--schema"]:
+        sys.exit("usage: python -m har.config --schema > params.schema.json")
+    sys.stdout.write(json_schema())

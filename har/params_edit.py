@@ -1,10 +1,12 @@
 """params.yaml edited in place by a preset, as a round-trip document (ruamel.yaml), so every
-key the preset leaves alone keeps its comments, order, style and blank lines (har/presets.py
-has the merge rule; `apply_in_place` follows it on the document)."""
+key the preset leaves alone keeps its comments, order, style and blank lines. The merge rule
+is har.presets.apply_rule, passed in (`apply_in_place` has none of its own): this module sets
+one key at a time on the document, with the comments that belong to each side."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedBase, CommentedMap, CommentedSeq
@@ -13,11 +15,14 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.tokens import CommentToken
 
 
-def apply_in_place(params_text: str, preset_text: str) -> str:
-    """params.yaml's text with the preset's text applied, comments and layout kept."""
+def apply_in_place(params_text: str, preset_text: str, rule: Callable) -> str:
+    """params.yaml's text with the preset's text applied by `rule` (har.presets.apply_rule),
+    comments and layout kept."""
     rt = _round_trip()
     doc = rt.load(params_text)
-    _apply_in_place(doc, rt.load(preset_text) or CommentedMap())
+    empty = CommentedSeq()
+    empty.fa.set_flow_style()  # reported: []
+    rule(doc, rt.load(preset_text) or CommentedMap(), _replace, CommentedMap(reported=empty))
     out = io.StringIO()
     rt.dump(doc, out)
     return "".join(_wrap_flow(line) for line in out.getvalue().splitlines(True))
@@ -103,29 +108,6 @@ def _wrap_flow(line: str, width: int = 96) -> str:
             current += part
     lines.append(current)
     return "\n".join(lines) + line[len(body):]
-
-
-def _apply_in_place(doc: CommentedMap, preset: CommentedMap) -> None:
-    """merge_preset's rule, applied to the round-trip document `doc` in place."""
-    for key in preset:
-        if key != "models":
-            _merge_entry(doc, preset, key)
-    if "models" in preset:
-        _replace(doc, preset, "models")
-        if "reported" not in preset:
-            empty = CommentedSeq()
-            empty.fa.set_flow_style()
-            preset["reported"] = empty
-            _replace(doc, preset, "reported")
-
-
-def _merge_entry(doc: CommentedMap, preset: CommentedMap, key) -> None:
-    value = preset[key]
-    if isinstance(value, dict) and isinstance(doc.get(key), dict):
-        for k in value:
-            _merge_entry(doc[key], value, k)
-    else:
-        _replace(doc, preset, key)
 
 
 def _replace(doc: CommentedMap, preset: CommentedMap, key) -> None:

@@ -15,7 +15,6 @@ training starts over.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import random
@@ -66,10 +65,10 @@ def fingerprint(params, model_name: str, seed: int, world_size: int, features_in
     parts = {
         "model params": {"arch": spec.arch, "model": spec.model},
         # This run's seed, not the list: adding a seed to train.seeds does not change this run.
-        "train params": {**dataclasses.asdict(params.train_config(model_name)), "seeds": seed},
-        "dataset/extract/split params": [dataclasses.asdict(params.dataset),
-                                         dataclasses.asdict(params.extract),
-                                         dataclasses.asdict(params.split)],
+        "train params": {**params.train_config(model_name).model_dump(), "seeds": seed},
+        "dataset/extract/split params": [params.dataset.model_dump(),
+                                         params.extract.model_dump(),
+                                         params.split.model_dump()],
         # More processes shard the batches differently: another run, not a continuation.
         "process count": world_size,
     }

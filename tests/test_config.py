@@ -195,3 +195,59 @@ def test_loading_params_never_imports_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "params.yaml")], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+# Strict types: what YAML gives is taken as it is, never coerced (but an int for a float).
+
+@pytest.mark.parametrize("path, value, message", [
+    (("train", "epochs"), "3", r"'train\.epochs' must be int, got '3'"),
+    (("train", "epochs"), True, r"'train\.epochs' must be int, got True"),
+    (("train", "epochs"), 3.0, r"'train\.epochs' must be int, got 3\.0"),
+    (("train", "lr"), True, r"'train\.lr' must be float, got True"),
+    (("train", "lr"), "0.001", r"'train\.lr' must be float, got '0\.001'"),
+    (("train", "hflip"), 0, r"'train\.hflip' must be bool, got 0"),
+    (("train", "device"), 0, r"'train\.device' must be str, got 0"),
+    (("train", "seeds"), [0, "1"], r"'train\.seeds\[1\]' must be int, got '1'"),
+    (("dataset", "synthetic", "classes"), "MoveLeft", r"'dataset\.synthetic\.classes' must be a list"),
+    (("dataset", "ucf101", "videos"), "https://x", r"'dataset\.ucf101\.videos' must be a mapping"),
+    (("models", "crnn", "model"), [1], r"'models\.crnn\.model' must be a mapping"),
+    (("serve", "threads"), float("inf"), r"'serve\.threads' must be a finite number"),
+])
+def test_types_are_strict_and_errors_name_the_full_path(params, path, value, message):
+    node = params
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=rf"^params\.yaml: {message}"):
+        parse_params(params)
+
+
+def test_values_keep_their_types(params):
+    params["serve"]["threads"] = 4
+    params["serve"]["max_upload_mb"] = 100  # an int where a float is expected: that float
+    params["models"]["crnn"]["model"] = None  # `model:` with nothing after it: no options
+    p = parse_params(params)
+    assert type(p.serve.max_upload_mb) is float and p.serve.max_upload_mb == 100.0
+    assert type(p.train.lr) is float and p.train.lr == 0.001
+    assert type(p.train.frame_cache_mb) is float
+    assert p.train.crop == 32 and type(p.train.crop) is int
+    assert p.train_config("cnn3d").crop == [32, 44]
+    assert p.train.eval_frames is None and p.models["crnn"].model == {}
+
+
+def test_the_sections_are_frozen(params):
+    p = parse_params(params)
+    with pytest.raises(Exception, match="frozen"):
+        p.train.lr = 0.1  # type: ignore[misc]
+
+
+def test_several_unknown_keys_are_named_with_the_known_ones(params):
+    params["train"].update(lr_=1, epoch=2)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) train\.lr_, train\.epoch; known keys "
+                                          r"of train: seeds, epochs, batch_size, lr, "):
+        parse_params(params)
+
+
+def test_the_top_level_must_be_a_mapping():
+    with pytest.raises(ConfigError, match=r"'top level' must be a mapping, got \[1\]"):
+        parse_params([1])

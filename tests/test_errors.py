@@ -23,7 +23,7 @@ BUG_SIGNALS = {
     ("har/predict.py", "ValueError"): "the same, in the torch-free copy of the view arithmetic",
     ("har/engine.py", "ValueError"): "a mean class accuracy over no items (an empty split is "
                                      "refused before training)",
-    ("har/config.py", "TypeError"): "a params dataclass field of a type the loader cannot read",
+    ("har/config.py", "TypeError"): "a params model built in code with too many positional fields",
 }
 BUILTINS = {"ValueError", "FileNotFoundError", "RuntimeError", "OSError", "TypeError", "KeyError",
             "Exception"}

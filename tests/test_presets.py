@@ -16,7 +16,7 @@ from har.data import ClipDataset, Preprocessing
 from har.engine import make_loader, train_one_epoch
 from har.frames import save_frames
 from har.models import create_model, get_entry, options
-from har.presets import apply_preset, merge_preset
+from har.presets import MODELINE, apply_preset, merge_preset
 
 pytestmark = pytest.mark.slow  # every preset's models built and trained a step
 
@@ -258,7 +258,8 @@ def test_tiny_sets_train_keys_and_leaves_the_others_documented(tmp_path):
 @pytest.mark.parametrize("name", ALL_PRESETS)
 def test_applying_twice_changes_nothing(name, tmp_path):
     once = apply_to_copy(tmp_path, name)
-    assert once.startswith(f"# params.yaml with preset '{name}' applied (har preset apply {name})\n")
+    # The editors' line stays first (params.schema.json), the presets' header under it.
+    assert once.startswith(MODELINE + f"# params.yaml with preset '{name}' applied (har preset apply {name})\n")
     assert apply_to_copy(tmp_path, name, text=once) == once
 
 
@@ -267,7 +268,7 @@ def test_presets_applied_in_turn_keep_one_header_and_the_documentation(tmp_path)
     header = [line for line in new.splitlines() if line.startswith("# params.yaml with preset")]
     assert header == ["# params.yaml with presets 'ucf101-paper', 'tiny' applied "
                       "(har preset apply ucf101-paper, then tiny)"]
-    assert new.startswith(header[0] + "\n# Every knob of the pipeline")
+    assert new.startswith(MODELINE + header[0] + "\n# Every knob of the pipeline")
     # The paper's reported rows were a block list, and the comment above `models:` was filed
     # under its last row: tiny empties the list and the comment stays.
     assert yaml.safe_load(new)["reported"] == []
@@ -275,9 +276,9 @@ def test_presets_applied_in_turn_keep_one_header_and_the_documentation(tmp_path)
     assert new == apply_to_copy(tmp_path, "ucf101-paper", "tiny")  # deterministic
     # Applying one again moves it to the end (it overrides all it set before).
     again = apply_to_copy(tmp_path, "ucf101-paper", "tiny", "ucf101-paper")
-    assert again.splitlines()[0] == ("# params.yaml with presets 'tiny', 'ucf101-paper' applied "
+    assert again.splitlines()[1] == ("# params.yaml with presets 'tiny', 'ucf101-paper' applied "
                                     "(har preset apply tiny, then ucf101-paper)")
-    assert again.splitlines()[1:] == apply_to_copy(tmp_path, "tiny", "ucf101-paper").splitlines()[1:]
+    assert again.splitlines()[2:] == apply_to_copy(tmp_path, "tiny", "ucf101-paper").splitlines()[2:]
 
 
 def test_a_preset_that_sets_nothing_changes_nothing_but_the_header(tmp_path):
@@ -286,4 +287,6 @@ def test_a_preset_that_sets_nothing_changes_nothing_but_the_header(tmp_path):
     target = tmp_path / "params.yaml"
     target.write_text(PARAMS_TEXT)
     apply_preset("none", target, tmp_path / "presets")
-    assert target.read_text() == "# params.yaml with preset 'none' applied (har preset apply none)\n" + PARAMS_TEXT
+    header = "# params.yaml with preset 'none' applied (har preset apply none)\n"
+    assert PARAMS_TEXT.startswith(MODELINE)
+    assert target.read_text() == MODELINE + header + PARAMS_TEXT.removeprefix(MODELINE)
