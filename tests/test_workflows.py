@@ -17,6 +17,7 @@ import yaml
 
 from commands import environment
 from har.config import load_params
+from har.grid import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -57,7 +58,8 @@ def test_the_matrix_is_params_yamls_grid(grid_workflow):
                          env=environment(), check=True).stdout
     matrix = json.loads(out)
     params = load_params(ROOT / "params.yaml")
-    assert matrix == [{"model": m, "seed": s} for m in params.models for s in params.train.seeds]
+    assert matrix == runs(params) == [{"model": m, "seed": s}
+                                      for m in params.models for s in params.train.seeds]
     # Each entry carries what the run job passes to scripts/grid.sh.
     run_step = grid_workflow["jobs"]["run"]["steps"][-1]["run"]
     fields = set(re.findall(r"matrix\.run\.(\w+)", run_step))
