@@ -15,7 +15,8 @@
 #      metrics/ and reports/results.md have the hashes it records, and README's results
 #      block is what the report code renders from those metrics.
 #   2. Data and models come from the DVC remote where one is reachable; `dvc repro` then
-#      builds whatever the remote did not have (everything, with no remote).
+#      builds whatever the remote did not have (everything, with no remote), and
+#      `har prune-lock` drops the entries of stages dvc.yaml no longer defines.
 #   3. The regenerated reports/results.md is what the report code renders from the
 #      regenerated metrics, and those match the new dvc.lock. And the numbers reproduce:
 #      every seed's accuracies, loss and best epoch equal the committed ones bit for bit
@@ -71,6 +72,7 @@ else
     echo "dvc pull: remote not reachable or incomplete; dvc repro builds what is missing"
 fi
 dvc repro
+har prune-lock  # another profile's models or seeds leave entries dvc.yaml no longer defines
 
 echo "== 3. regenerated results against the new metrics and dvc.lock, numbers against the committed ones"
 python -m har.results_check --no-readme ${expected:+--expected "$expected"}
