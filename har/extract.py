@@ -11,13 +11,17 @@ from tqdm import tqdm
 
 from har.datasets.ucf101 import GROUP_RE
 from har.errors import HarError, MissingFileError
-from har.fileio import write_csv
+from har.fileio import file_digest, write_csv
 from har.frames import SUFFIX, save_frames
 from har.video import VideoError, read_frames
 
+# frames_md5: the md5 of the video's frames file. The stages that read frames (features,
+# train, evaluate) depend on this one file instead of the frames folder: DVC would hash the
+# folder's 13,320 files once per stage on every `dvc repro` (most of a no-op run's time), and
+# the manifest changes whenever any frames file does.
 MANIFEST_FIELDS = ["id", "class", "group", "source", "fps", "width", "height", "frame_count",
                    "duration", "status", "error", "rotation", "codec", "frames_stored", "frames",
-                   "note"]
+                   "frames_md5", "note"]
 
 
 class ExtractionError(HarError, RuntimeError):
@@ -60,6 +64,7 @@ def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> d
         result = read_frames(video, s.frames, s.short_side)
         frames_rel = rel.with_suffix(SUFFIX).as_posix()
         save_frames(out_dir / frames_rel, result.array, s.jpeg_quality)
+        frames_md5 = file_digest(out_dir / frames_rel, "md5")
     except (VideoError, OSError) as e:
         row.update({"status": "failed", "error": str(e)})
         return row
@@ -70,7 +75,7 @@ def extract_one(video: Path, root: Path, out_dir: Path, s: ExtractSettings) -> d
     row.update({"fps": f"{info.fps:.3f}", "width": info.width, "height": info.height,
                 "frame_count": result.decoded, "duration": f"{info.duration:.3f}",
                 "status": "ok", "rotation": info.rotation, "codec": info.codec,
-                "frames_stored": len(result.array), "frames": frames_rel,
+                "frames_stored": len(result.array), "frames": frames_rel, "frames_md5": frames_md5,
                 "note": "; ".join(result.notes)})
     return row
 

@@ -1,5 +1,6 @@
 """Extraction against real videos with awkward properties, and against broken files."""
 
+import hashlib
 import shutil
 import subprocess
 
@@ -104,6 +105,9 @@ def test_broken_files_are_recorded_as_failed_not_fatal(tmp_path, dataset_with_br
     assert int(good["frame_count"]) == 164 and good["width"] == "320" and good["height"] == "240"
     frames = load_frames(tmp_path / "frames" / good["frames"])
     assert frames.shape == (8, 3, 32, 42)  # 320x240 -> short side 32, even width
+    # The stages that read frames depend on the manifest: it must change with the file's bytes.
+    written = (tmp_path / "frames" / good["frames"]).read_bytes()
+    assert good["frames_md5"] == hashlib.md5(written).hexdigest()
     errors = {vid: r["error"] for vid, r in rows.items() if r["status"] == "failed"}
     assert set(errors) == {"Bad/v_Bad_g01_c01", "Bad/v_Bad_g01_c02", "Bad/v_Bad_g01_c03"}
     assert "empty file" in errors["Bad/v_Bad_g01_c01"]
