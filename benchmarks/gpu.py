@@ -24,9 +24,9 @@ Three parts, one table, and JSON with --json:
            CPU (har.checkpoint.load_model) and predicts a test clip there.
 
 The measuring path (ceiling, loader) imports only torch, torchvision, numpy, PyAV,
-simplejpeg, Pillow (torchvision's own dependency), PyYAML (har.config) and this project:
-never DVC or dvclive, so it runs where only torch is installed and the wheels of PyAV,
-simplejpeg and PyYAML were carried over (benchmarks/README.md, "GPU check"). The e2e part
+simplejpeg, Pillow (torchvision's own dependency), PyYAML and pydantic (har.config) and this
+project: never DVC or dvclive, so it runs where only torch is installed and those wheels
+were carried over (benchmarks/README.md, "GPU check"). The e2e part
 runs stages/train.py, which logs with dvclive: without dvclive it is skipped, saying so.
 
 Without CUDA the script refuses to run, except with --quick: the tiny profile's models on
@@ -85,7 +85,9 @@ QUICK_WORKERS = [0, 2]
 QUICK_E2E_MODELS = ["cnn3d"]
 # What the measuring path (ceiling, loader) may import beyond the standard library, as
 # import names. PIL comes with torchvision; yaml: har.config reads params.yaml with it.
-MEASURING_PATH = {"torch", "torchvision", "numpy", "av", "simplejpeg", "PIL", "yaml"}
+MEASURING_PATH = {"torch", "torchvision", "numpy", "av", "simplejpeg", "PIL", "yaml",
+                  "pydantic", "pydantic_core", "annotated_types", "typing_inspection",
+                  "typing_extensions"}  # har.config reads params.yaml into pydantic models
 NO_CUDA = ("benchmarks.gpu: CUDA is not available (torch {torch}, {build}). Run it on a "
            "machine with an NVIDIA GPU and a CUDA build of torch, or with --quick to check "
            "on the CPU that the script runs (no GPU figures).")

@@ -78,8 +78,8 @@ def test_a_hand_edited_readme_table_is_caught(published):
     # The published video accuracy, from the committed metrics, raised by hand.
     mean = json.loads((published / "metrics" / "cnn3d.json").read_text())["mean"]["test"]
     published_cell = f" {100 * mean['video_top1']:.1f} ± "
-    assert row.count(published_cell) == 1
-    edited = row.replace(published_cell, " 99.9 ± ")
+    assert published_cell in row  # in the video accuracy column (and mean class accuracy's)
+    edited = row.replace(published_cell, " 99.9 ± ", 1)
     readme.write_text(text.replace(row, edited))
     found = problems(published)
     assert len(found) == 1
