@@ -30,7 +30,7 @@ from har.fileio import atomic_path
 ROOT = Path("checkpoints")
 # What the train stage's result depends on beyond params: its code, every har file the
 # script imports and the model family's own files (har/code_deps.py; dvc.yaml's deps and the
-# inputs stage's fingerprint cover the same, tests/test_dvc_deps.py).
+# code stage's fingerprint cover the same, tests/test_dvc_deps.py).
 TRAIN_SCRIPT = "stages/train.py"
 DATA = ("data/splits",)
 

@@ -66,6 +66,40 @@ def test_validation_is_carved_by_whole_groups(fixtures):
     assert {e.group for e in carve_validation(train, 0.15, seed=1)[1]} != val_groups
 
 
+def folder_entries(groups_per_class: dict[str, int]) -> list[Entry]:
+    """Training entries of a folder dataset: groups numbered within their class, 3 clips each."""
+    return [Entry(f"{cls}/v_{g}_{c}", f"{cls}/v_{g}_{c}.mp4", label, f"{cls}/{g}")
+            for label, (cls, n) in enumerate(groups_per_class.items())
+            for g in range(n) for c in range(3)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_every_class_with_two_groups_gets_validation_and_keeps_training(seed):
+    # 40 majority groups against 2 and 1: a draw of 15% over all groups at once almost
+    # never reaches the minority classes (it did not in the imbalanced test dataset).
+    train = folder_entries({"wave": 40, "jump": 2, "solo": 1})
+    kept, val = carve_validation(train, 0.15, seed)
+    assert len(kept) + len(val) == len(train)
+    assert not {e.group for e in kept} & {e.group for e in val}
+    assert {e.label for e in kept} == {0, 1, 2}  # every class still trains
+    assert {e.label for e in val} == {0, 1}  # solo's one group is needed for training
+    assert len({e.group for e in val if e.label == 1}) == 1
+    assert carve_validation(train, 0.15, seed) == (kept, val)
+
+
+def test_a_draw_that_takes_a_class_s_only_group_gives_it_back():
+    train = folder_entries({"wave": 3, "solo": 1})
+    for seed in range(30):
+        kept, val = carve_validation(train, 0.5, seed)
+        assert {e.label for e in kept} == {0, 1}
+        assert {e.label for e in val} == {0}
+
+
+def test_carving_from_single_group_classes_says_why():
+    with pytest.raises(SplitError, match="every class has one training group"):
+        carve_validation(folder_entries({"a": 1, "b": 1}), 0.5, seed=0)
+
+
 def test_group_crossing_sets_is_refused():
     a = Entry("A/v_A_g01_c01", "A/v_A_g01_c01.avi", 0, "g01")
     b = Entry("A/v_A_g01_c02", "A/v_A_g01_c02.avi", 0, "g01")

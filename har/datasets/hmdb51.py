@@ -37,9 +37,10 @@ Measured on the split files (split 1; splits 2 and 3 are alike):
   Return_of_the_King on both sides). Official HMDB51 test accuracy therefore
   includes some scene leakage; we only make sure validation does not add more.
 
-With these groups, `har.datasets.splits.carve_validation(train, 0.15, seed)` moves 140 of
-the 931 train groups of split 1 (479 to 507 clips for seeds 0-2) to validation; every
-class keeps train clips, while up to 3 classes get no validation clip.
+With these groups, `har.datasets.splits.carve_validation(train, 0.15, seed)` draws 140 of
+the 931 train groups of split 1; that draw leaves 2 or 3 classes without a validation clip
+(seeds 0-2), so the carve draws one more group for each: 485 to 526 clips move to
+validation, and every class keeps train clips and has validation clips.
 """
 
 from __future__ import annotations

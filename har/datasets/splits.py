@@ -32,12 +32,40 @@ def carve_validation(train: list[Entry], val_fraction: float, seed: int
 
     Clips of one group share actor and scene; splitting them would let validation
     reward memorising the scene, and model selection would be optimistic.
+
+    `val_fraction` of the groups are drawn at once, over all classes. Two repairs follow,
+    for classes with few groups (a minority class of an imbalanced folder dataset):
+    a class the draw left without a training video gets one of its groups back, and a
+    class it left without a validation video gets one more of its groups drawn for it,
+    as long as every class keeps a training video, so that selection by mean class
+    accuracy sees every class it can. A draw that needs neither (the built-in dataset and
+    UCF101, whose groups span all classes) is kept exactly as it was drawn.
     """
     groups = sorted({e.group for e in train})
     if len(groups) < 2:
         raise SplitError(f"cannot carve validation by group: training has {len(groups)} group(s)")
     n_val = min(len(groups) - 1, max(1, round(len(groups) * val_fraction)))
-    val_groups = set(random.Random(seed).sample(groups, n_val))
+    rng = random.Random(seed)
+    val_groups = set(rng.sample(groups, n_val))
+    labels = sorted({e.label for e in train})
+    groups_of = {label: sorted({e.group for e in train if e.label == label}) for label in labels}
+
+    def trained(val: set[str]) -> set[int]:
+        return {e.label for e in train if e.group not in val}
+
+    for label in labels:
+        if label not in trained(val_groups):
+            val_groups.remove(rng.choice([g for g in groups_of[label] if g in val_groups]))
+    for label in labels:
+        if any(g in val_groups for g in groups_of[label]):
+            continue
+        for group in rng.sample(groups_of[label], len(groups_of[label])):
+            if trained(val_groups | {group}) == set(labels):
+                val_groups.add(group)
+                break
+    if not val_groups:
+        raise SplitError("cannot carve validation by group: every class has one training "
+                         "group, which training needs")
     return ([e for e in train if e.group not in val_groups],
             [e for e in train if e.group in val_groups])
 
@@ -65,8 +93,8 @@ def thin_class_warnings(sets: dict[str, list[Entry]], classes: list[str],
             out.append(f"split: warning: the {name} set has {n} video{'s' if n != 1 else ''} of "
                        f"class {cls!r}, fewer than {minimum}: too few to judge that class"
                        + ("" if name != "val" else
-                          " (model selection cannot see it: validation groups are drawn from "
-                          "all classes' training groups at once)" if n == 0 else
+                          " (model selection cannot see it: every group of the class is "
+                          "needed for training)" if n == 0 else
                           " (model selection sees it through mean class accuracy)"))
     return out
 

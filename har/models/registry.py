@@ -43,7 +43,7 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 # The module of har/models that registers each model. create_model imports only that one, so
 # a stage that builds cnn3d runs har/models/cnn3d.py and none of the other families' files,
-# and an edit to one family re-runs only its models' stages (the inputs stage fingerprints
+# and an edit to one family re-runs only its models' stages (the code stage fingerprints
 # each model's family with har/code_deps.py, which reads this table as a literal, without
 # importing torch). tests/test_models.py checks it against the registrations.
 MODEL_MODULES = {
