@@ -167,7 +167,7 @@ class TrainConfig(_Section):
 
 
 CLASS_BALANCE = ("none", "sampler")  # train.class_balance (har.engine.make_loader)
-EVAL_CROPS = (1, 3)  # eval.crops: the spatial views har.data.crop_origin cuts
+EVAL_CROPS = (1, 3)  # eval.crops: the spatial views har.preprocessing.crop_origin cuts
 
 
 class EvalConfig(_Section):

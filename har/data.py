@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from har.frames import FrameCache, load_frames
 # torch-free, for har predict/serve; Preprocessing is imported from here too
-from har.preprocessing import Preprocessing, fit_crop, fitted_size
+from har.preprocessing import Preprocessing, crop_origin, fit_crop, fitted_size
 
 
 def clip_indices(available: int, frames: int, clip: int | None, num_clips: int = 1) -> list[int]:
@@ -36,35 +36,14 @@ def clip_indices(available: int, frames: int, clip: int | None, num_clips: int =
     return (starts + offsets).long().clamp_(0, available - 1).tolist()
 
 
-def crop_origin(height: int, width: int, crop_hw: tuple[int, int], crop: int = 0,
-                num_crops: int = 1) -> tuple[int, int]:
-    """(top, left) of evaluation view `crop` of `num_crops` in frames of height x width.
-
-    One view: the centre crop. Three: the start, the middle and the end of the frames' long
-    side (the width when they are square), centred on the other side: PySlowFast's and
-    MMAction2's "3-crop" testing; view 1 is the centre crop. har.predict.crop_origin is the
-    same function without torch (tests/test_crops.py compares them).
-    """
-    ch, cw = crop_hw
-    top, left = (height - ch) // 2, (width - cw) // 2
-    if num_crops == 1:
-        return top, left
-    if num_crops != 3 or not 0 <= crop < 3:
-        raise ValueError(f"view {crop} of {num_crops}: evaluation takes 1 or 3 crops")
-    if height > width:
-        return (0, top, height - ch)[crop], left
-    return top, (0, left, width - cw)[crop]
-
-
 def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool, crop: int = 0,
                       num_crops: int = 1) -> torch.Tensor:
     """(T, 3, H, W) uint8 -> normalised float clip in the model's layout, no batch axis.
 
     The same crop, flip and affine augmentation apply to every frame of a clip: a
     crop that moved between frames would itself look like motion. Evaluation
-    (train=False) takes view `crop` of `num_crops` (crop_origin: one is the centre crop),
-    nothing random. Frames the crop does not fit
-    inside (a portrait video under a landscape crop) are first scaled, aspect kept, until
+    (train=False) takes view `crop` of `num_crops` (crop_origin: one is the centre
+    crop), nothing random. Frames the crop does not fit inside (a portrait video under a landscape crop) are first scaled, aspect kept, until
     it does, by har.preprocessing.fit_crop, the function prediction uses; frames it fits
     go on untouched.
     """

@@ -25,12 +25,13 @@ import yaml
 
 from har.errors import InputError
 from har.frames import jpeg_round_trip
-from har.preprocessing import Preprocessing, eval_clip_indices, eval_clips, fit_crop
+from har.preprocessing import (Preprocessing, crop_origin, eval_clip_indices, eval_clips,
+                               fit_crop)
 from har.video import read_frames
 
 FALLBACK_CLIPS = 3  # eval.clips of the default params.yaml, for use outside the project
 FALLBACK_CROPS = 1  # eval.crops of the default params.yaml: the centre crop
-CROPS = (1, 3)  # the views crop_origin cuts (har.config.EVAL_CROPS)
+CROPS = (1, 3)  # the views har.preprocessing.crop_origin cuts (har.config.EVAL_CROPS)
 
 
 def default_clips(params_file: Path | str = "params.yaml") -> int:
@@ -52,24 +53,6 @@ def default_crops(params_file: Path | str = "params.yaml") -> int:
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return FALLBACK_CROPS
     return crops if crops in CROPS else FALLBACK_CROPS
-
-
-def crop_origin(height: int, width: int, crop_hw: tuple[int, int], crop: int = 0,
-                num_crops: int = 1) -> tuple[int, int]:
-    """(top, left) of view `crop` of `num_crops`: har.data.crop_origin without torch.
-
-    One view: the centre crop. Three: the start, the middle and the end of the frames' long
-    side (the width when they are square), centred on the other side.
-    """
-    ch, cw = crop_hw
-    top, left = (height - ch) // 2, (width - cw) // 2
-    if num_crops == 1:
-        return top, left
-    if num_crops != 3 or not 0 <= crop < 3:
-        raise ValueError(f"view {crop} of {num_crops}: evaluation takes 1 or 3 crops")
-    if height > width:
-        return (0, top, height - ch)[crop], left
-    return top, (0, left, width - cw)[crop]
 
 
 def eval_view(frames: np.ndarray, prep: Preprocessing, clip: int, num_clips: int, crop: int,

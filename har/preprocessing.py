@@ -140,6 +140,26 @@ def fit_crop(frames: np.ndarray, crop: int | tuple[int, int]) -> np.ndarray:
                      for f in frames])
 
 
+def crop_origin(height: int, width: int, crop_hw: tuple[int, int], crop: int = 0,
+                num_crops: int = 1) -> tuple[int, int]:
+    """(top, left) of evaluation view `crop` of `num_crops` in frames of height x width.
+
+    One view: the centre crop. Three: the start, the middle and the end of the frames' long
+    side (the width when they are square), centred on the other side: PySlowFast's and
+    MMAction2's "3-crop" testing; view 1 is the centre crop. Training and evaluation
+    (har.data) and prediction (har.predict) all cut their views here.
+    """
+    ch, cw = crop_hw
+    top, left = (height - ch) // 2, (width - cw) // 2
+    if num_crops == 1:
+        return top, left
+    if num_crops != 3 or not 0 <= crop < 3:
+        raise ValueError(f"view {crop} of {num_crops}: evaluation takes 1 or 3 crops")
+    if height > width:
+        return (0, top, height - ch)[crop], left
+    return top, (0, left, width - cw)[crop]
+
+
 def eval_clip(frames: np.ndarray, prep: Preprocessing, clip: int = 0, num_clips: int = 1
               ) -> np.ndarray:
     """Clip `clip` of `num_clips` from (source_frames, H, W, 3) uint8 frames, as float32 in

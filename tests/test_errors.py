@@ -18,9 +18,8 @@ BUG_SIGNALS = {
     ("har/datasets/synthetic.py", "ValueError"): "a shape name the renderer itself chose",
     ("har/models/registry.py", "ValueError"): "two @register_model with one name",
     ("har/seed_summary.py", "ValueError"): "an interval over zero trials (the caller's bug)",
-    ("har/data.py", "ValueError"): "a crop view index outside 1 or 3 views (eval.crops is "
-                                   "validated in har/config.py)",
-    ("har/predict.py", "ValueError"): "the same, in the torch-free copy of the view arithmetic",
+    ("har/preprocessing.py", "ValueError"): "a crop view index outside 1 or 3 views (eval.crops "
+                                            "is validated in har/config.py)",
     ("har/engine.py", "ValueError"): "a mean class accuracy over no items (an empty split is "
                                      "refused before training)",
     ("har/config.py", "TypeError"): "a params model built in code with too many positional fields",
