@@ -43,9 +43,10 @@ def spatial_transform(frames: torch.Tensor, prep: Preprocessing, train: bool, cr
     The same crop, flip and affine augmentation apply to every frame of a clip: a
     crop that moved between frames would itself look like motion. Evaluation
     (train=False) takes view `crop` of `num_crops` (crop_origin: one is the centre
-    crop), nothing random. Frames the crop does not fit inside (a portrait video under a landscape crop) are first scaled, aspect kept, until
-    it does, by har.preprocessing.fit_crop, the function prediction uses; frames it fits
-    go on untouched.
+    crop), nothing random. Frames the crop does not fit inside (a portrait video under a
+    landscape crop) are first scaled, aspect kept, until it does, by
+    har.preprocessing.fit_crop, the function prediction uses; frames it fits go on
+    untouched.
     """
     _, _, h, w = frames.shape
     ch, cw = prep.crop_hw
