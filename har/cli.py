@@ -125,8 +125,8 @@ def _predict(args: argparse.Namespace) -> int:
                                  "use --timeline for streams")
             prediction = predictor.predict_file(video, threads=0)
         except (HarError, OSError) as e:  # a bad input: say so, go on with the others
-            # A VideoError names the file; a crop that does not fit the frames, or a file the
-            # system cannot read (OSError), may not.
+            # A VideoError names the file; other errors, such as a file the system cannot
+            # read (OSError), may not.
             print(f"har predict: {e if str(e).startswith(video) else f'{video}: {e}'}",
                   file=sys.stderr)
             failed += 1
@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "several, the first is the default")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--params", default="params.yaml", help="its serve and eval.clips settings")
+    p.add_argument("--params", default="params.yaml", help="its serve, eval.clips and eval.crops settings")
     p.set_defaults(func=cmd_serve)
     return parser
 

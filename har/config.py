@@ -375,8 +375,8 @@ def _validate_input_size(p: Params, name: str, tc: TrainConfig) -> None:
     if not isinstance(crop, list):
         _positive(crop, f"train.crop (model {name})")
     # The frames' short side is extract.short_side, so no crop whose sides both exceed it fits. The
-    # long side, and so whether a [height, width] crop fits, depends on each video's aspect
-    # ratio and orientation: that is checked per clip (har.data.spatial_transform).
+    # long side depends on each video's aspect ratio and orientation: frames a [height, width]
+    # crop does not fit inside are scaled until it does (har.preprocessing.fit_crop).
     if min(crop_hw(crop)) > p.extract.short_side:
         raise ConfigError(f"params.yaml: train.crop ({crop}) for model {name!r} "
                           f"exceeds extract.short_side ({p.extract.short_side}), the frames' short side")

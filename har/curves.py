@@ -1,4 +1,4 @@
-"""dvclive's per-epoch curves read back (stages/train.py writes them with dvclive)."""
+"""dvclive's per-epoch curves read back (har/train.py writes them with dvclive)."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def load_cache(dest: Path, split: str, rows: list[dict], encoder: nn.Module,
     try:
         info = json.loads(info_path.read_text())
     except FileNotFoundError:
-        raise FeatureCacheError(f"{info_path}: not found; run `dvc repro` (stage features@<model>)") from None
+        raise FeatureCacheError(f"{info_path}: not found; run `dvc repro` (stage features@<model>-<seed>)") from None
     stale = "; run `dvc repro` to recompute the features"
     if not info.get("cached"):
         raise FeatureCacheError(f"{info_path}: the features stage cached nothing "

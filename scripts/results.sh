@@ -21,8 +21,8 @@
 #      regenerated metrics, and those match the new dvc.lock. And the numbers reproduce:
 #      every seed's accuracies, loss and best epoch equal the committed ones bit for bit
 #      (metrics/ for the default profile, presets/<NAME>.metrics/ for a preset that has
-#      them), whatever the CPU (har/cpu_kernels.py). README is not compared again: a rerun
-#      differs in train time, and step 1 already tied README to the committed metrics.
+#      them), whatever the CPU (har/cpu_kernels.py). README is not compared again: step 1
+#      already tied README to the committed metrics.
 #   4. DIR gets results.md, curves.png, metrics-diff.md (`dvc metrics diff BASE --md`) and
 #      comment.md (both, for a pull request comment).
 set -euo pipefail

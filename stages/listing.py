@@ -4,7 +4,7 @@ on. Adding, removing, renaming or replacing a video changes the list, so `dvc re
 download and whatever its output changes. With another dataset the file says so and never
 changes.
 
-It runs on every `dvc repro` (always_changed in dvc.yaml): DVC cannot see inside a folder
+It runs on every `dvc repro` (always_changed in listing/dvc.yaml): DVC cannot see inside a folder
 that is not a dependency, and the folder cannot be one (DVC would read every file in it to
 hash it, and a named pipe there would block it forever). The same bytes as before leave
 download up to date.

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import waitress
 
+from har.checkpoint import save_checkpoint
 from har.config import ServeConfig
 from har.predict import Predictor
 from har.serve import create_app, waitress_options
@@ -27,7 +28,7 @@ def second_model(tiny_model, root: Path) -> Predictor:
     path = root / "other" / "model.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     ckpt = torch.load(tiny_model.checkpoint, weights_only=True)
-    torch.save({**ckpt, "model_name": "other"}, path)
+    save_checkpoint({**ckpt, "model_name": "other"}, path)  # the digest, as training saves it
     return Predictor(path, clips=1)
 
 
