@@ -1,16 +1,13 @@
-"""The project's benchmarks: one module per section, each also a command.
-
-Run them as modules from the project root (which puts the root on sys.path, so
-`benchmarks` and `har` import without any path setup of their own):
+"""The project's benchmarks: one module per section, each also a command, run from the project
+root (`-m` puts it on sys.path, so `benchmarks` and `har` import without path setup):
 
     python -m benchmarks.run [--quick] [--only SECTION[,SECTION]]   # every section, one table
     python -m benchmarks.training [--quick] [--json PATH]           # one section on its own
     python -m benchmarks.gpu --quick                                # the GPU check (gpu.py)
 
-benchmarks/README.md lists every module and its options. Importing a module runs nothing:
-each one's command line is behind `if __name__ == "__main__":`, and `run(quick, repeats,
-...) -> dict` and `format_table(result)` are what benchmarks.run calls in-process.
-benchmarks.common holds what they share.
+benchmarks/README.md lists every module and its options. Importing a module runs nothing: each
+has `run(quick, repeats, ...) -> dict` and `format_table(result)`, which benchmarks.run calls,
+and its command line behind `if __name__ == "__main__":`. benchmarks.common holds what they share.
 """
 
 # First, before any benchmark module loads torch: `import har` pins the CPU kernels

@@ -1,10 +1,8 @@
-"""What the benchmarks share: the machine they ran on, how busy its CPU was,
-median/min/max summaries, one reported figure, writing a result as JSON, and the
-generated UCF-like videos the GPU check measures on.
-
-Imported as `from benchmarks.common import ...`; its own imports are the standard library's
-(torch, numpy and PyAV only inside the functions that need them), so benchmarks.gpu can use
-it on a machine with nothing but torch and a few wheels.
+"""What the benchmarks share: the machine, how busy its CPU was, figures and their table,
+JSON, a model set up and timed as the train stage trains it, generated UCF-like videos. Its
+own imports are the standard library's and repro's cpu_model (torch, numpy and PyAV only in
+the functions that need them), so benchmarks.gpu can use it where only torch and a few
+wheels are installed.
 """
 
 from __future__ import annotations
@@ -18,84 +16,61 @@ import statistics
 import time
 from pathlib import Path
 
+from repro import cpu_model  # the one definition: repro/ labels its digests with it
+
 # har.extract's progress bar would garble the tables; tqdm reads this when first imported.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 BUSY_CPU = 0.2  # share of the CPU used by other processes above which a timing is flagged
+CLASSES = 101  # UCF101's head
 
 
-def _proc_stat() -> tuple[int, int]:
-    """(all jiffies, idle + iowait jiffies) since boot, summed over all cores."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)
-
-
-def cpu_busy(window: float = 0.5) -> float | None:
-    """Fraction of all cores busy over `window` seconds (/proc/stat), None where unavailable."""
+def _cpu_sample() -> tuple[float, float, float] | None:
+    """(all CPU seconds, idle + iowait seconds) since boot, summed over all cores (/proc/stat),
+    and this process's own CPU seconds (all threads, and the children it has waited for:
+    ffmpeg, dvc, `har serve`); None where /proc/stat is unavailable."""
     try:
-        total0, idle0 = _proc_stat()
-        time.sleep(window)
-        total1, idle1 = _proc_stat()
-    except (OSError, ValueError, IndexError):
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
         return None
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+    t = os.times()
+    return (sum(fields) / hz, (fields[3] + fields[4]) / hz,
+            t.user + t.system + t.children_user + t.children_system)
 
 
 class OtherLoad:
-    """Share of the machine's CPU that *other* processes used while a measurement ran.
+    """Share of the machine's CPU that *other* processes used while a measurement ran: the
+    busy time less this process's own. A context manager; `.value` is None where unknown."""
 
-    /proc/stat's busy time minus this process's own CPU time (all threads, and the
-    children it has waited for: ffmpeg, dvc, `har serve`). Use as a context manager;
-    `.value` is None where /proc/stat is unavailable.
-    """
-
-    def __init__(self):
-        self.value: float | None = None
-
-    @staticmethod
-    def _own() -> float:
-        t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
+    value: float | None = None
 
     def __enter__(self):
-        try:
-            self._start = (_proc_stat(), self._own())
-        except (OSError, ValueError, IndexError):
-            self._start = None
+        self._start = _cpu_sample()
         return self
 
     def __exit__(self, *exc):
-        if self._start is None:
-            return False
-        try:
-            (total0, idle0), own0 = self._start
-            total1, idle1 = _proc_stat()
-        except (OSError, ValueError, IndexError):
-            return False
-        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        elapsed = max(1, total1 - total0)  # jiffies, all cores
-        busy = (elapsed - (idle1 - idle0)) / hz
-        own = self._own() - own0
-        self.value = min(1.0, max(0.0, (busy - own) / (elapsed / hz)))
+        end = _cpu_sample()
+        if self._start and end:
+            (total0, idle0, own0), (total1, idle1, own1) = self._start, end
+            elapsed = max(total1 - total0, 0.01)
+            others = elapsed - (idle1 - idle0) - (own1 - own0)
+            self.value = min(1.0, max(0.0, others / elapsed))
         return False
 
 
-def cpu_model() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return cpu
+def cpu_busy(window: float = 0.5) -> float | None:
+    """Share of the CPU that other processes used over `window` seconds; None where unknown."""
+    with OtherLoad() as load:
+        time.sleep(window)
+    return load.value
 
 
 def machine_info() -> dict:
     """The CPU model, core count and software versions; how busy the CPU was just before."""
     import torch
 
-    return {"cpu": cpu_model(), "cores": os.cpu_count(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "cuda": torch.cuda.is_available(),
             "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             # Which kernels ran: AVX2 when pinned (har/cpu_kernels.py), AVX512 etc. if not.
@@ -115,16 +90,12 @@ def summary(values: list[float]) -> dict:
             "max": max(values)}
 
 
-def command(name: str) -> str:
-    """How benchmarks.<name> is run: as a module, from the project root."""
-    return f"python -m benchmarks.{name}"
-
-
 def benchmark_parser(name: str, doc: str, quick_help: str,
                      repeats_help: str) -> argparse.ArgumentParser:
     """The options every benchmark takes (--quick, --repeats, --json); add its own. Its usage
     line names the command that runs benchmarks.<name>."""
-    parser = argparse.ArgumentParser(prog=command(name), description=doc.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}",
+                                     description=doc.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--repeats", type=int, help=repeats_help)
     parser.add_argument("--json", type=Path, help="also write the result to this JSON file")
@@ -170,7 +141,7 @@ def resolve_config(options: dict, defaults: dict, quick_sizes: dict, default_rep
 
 def figure(name: str, unit: str, values: list[float] | None, *, higher_is_better: bool = True,
            baseline: dict | None = None, target: dict | None = None, busy: float | None = None,
-           note: str = "", skipped: str | None = None, stats: dict | None = None) -> dict:
+           note: str = "", skipped: str | None = None) -> dict:
     """One reported figure: median/min/max of `values` in `unit`, its baseline and target.
 
     baseline: {"name": ..., "values": [...]} measured in the same run on the same inputs
@@ -183,17 +154,12 @@ def figure(name: str, unit: str, values: list[float] | None, *, higher_is_better
            "baseline": None, "ratio": None, "target": target, "met": None,
            "cpu_busy_other": busy, "busy": busy is not None and busy >= BUSY_CPU,
            "note": note, "skipped": skipped}
-    if stats is not None:  # already summarised elsewhere: {"median", "min", "max"} (+ "values")
-        fig.update({"values": stats.get("values", []), "median": stats["median"], "min": stats["min"],
-                    "max": stats["max"]})
-    elif skipped is not None or not values:
+    if skipped is not None or not values:
         fig["skipped"] = skipped or "not measured"
         return fig
-    else:
-        fig.update(summary(values))
+    fig.update(summary(values))
     if baseline is not None:
-        base = {"name": baseline["name"], **(baseline["stats"] if "stats" in baseline
-                                             else summary(baseline["values"]))}
+        base = {"name": baseline["name"], **summary(baseline["values"])}
         fig["baseline"] = base
         fig["ratio"] = fig["median"] / base["median"] if base["median"] else None
     if target is not None:
@@ -211,20 +177,13 @@ def target_text(target: dict | None) -> str:
     return f"{target['op']} {target['value']:g}{unit}"
 
 
-def _num(x: float | None) -> str:
+def number(x: float | None) -> str:
+    """A figure as a table shows it: 3 significant digits or so, "-" for none."""
     if x is None:
         return "-"
-    if x == 0:
-        return "0"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if abs(x) >= 100:
-        return f"{x:.0f}"
-    if abs(x) >= 10:
-        return f"{x:.1f}"
-    if abs(x) >= 0.01:
-        return f"{x:.3g}" if abs(x) < 1 else f"{x:.2f}"
-    return f"{x:.2g}"
+    a = abs(x)
+    return (f"{x:,.0f}" if a >= 100 else f"{x:.1f}" if a >= 10 else f"{x:.2f}" if a >= 1
+            else f"{x:.3g}" if a >= 0.01 else f"{x:.2g}")
 
 
 def figures_table(figures: list[dict]) -> str:
@@ -241,12 +200,12 @@ def figures_table(figures: list[dict]) -> str:
             lines.append(f"{prefix}{f['name'][:43]:<44}{'':>30} {'':<10}{'':>20}{'':>9}  "
                          f"{target_text(f['target']):<10}skipped: {f['skipped']}")
             continue
-        base = f"{_num(f['baseline']['median'])}" if f["baseline"] else "-"
+        base = f"{number(f['baseline']['median'])}" if f["baseline"] else "-"
         ratio = f"{f['ratio']:.2f}x" if f["ratio"] is not None else "-"
         met = {True: "met", False: "MISSED", None: ""}[f["met"]]
         busy = " busy!" if f.get("busy") else ""
-        lines.append(f"{prefix}{f['name'][:43]:<44}{_num(f['median']):>10}{_num(f['min']):>10}"
-                     f"{_num(f['max']):>10} {f['unit'][:10]:<10}{base:>20}{ratio:>9}  "
+        lines.append(f"{prefix}{f['name'][:43]:<44}{number(f['median']):>10}{number(f['min']):>10}"
+                     f"{number(f['max']):>10} {f['unit'][:10]:<10}{base:>20}{ratio:>9}  "
                      f"{target_text(f['target']):<10}{met}{busy}")
     return "\n".join(lines)
 
@@ -258,6 +217,102 @@ def write_json(path: Path | str, result: dict) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def input_shape(prep) -> list[int]:
+    """One clip's shape for a har Preprocessing: (C, T, H, W) or (T, C, H, W), by its layout."""
+    h, w = prep.crop_hw
+    return [3, prep.frames, h, w] if prep.layout == "NCTHW" else [prep.frames, 3, h, w]
+
+
+class Setup:
+    """A model trained as stages/train.py trains it, for one (amp, channels_last, compile)."""
+
+    def __init__(self, params, name: str, variant: tuple[bool, bool, bool], device, quick: bool,
+                 seed: int):
+        import torch
+
+        from har.data import Preprocessing
+        from har.engine import amp_dtype, make_adam, to_channels_last
+        from har.models import count_parameters, create_model, options
+
+        self.amp, channels_last, compile_ = variant
+        spec, cfg = params.model(name), params.train_config(name)
+        self.prep = Preprocessing.for_model(params, name)
+        self.batch = min(cfg.batch_size, 2) if quick else cfg.batch_size
+        model_cfg = dict(spec.model)
+        if "pretrained" in options(spec.arch, model_cfg):
+            model_cfg["pretrained"] = False  # random weights: the same compute, no download
+        torch.manual_seed(seed)
+        model = create_model(spec.arch, CLASSES, self.prep.frames, self.prep.crop, **model_cfg)
+        self.params_total, self.params_trainable = count_parameters(model)
+        model.to(device)
+        cuda = device.type == "cuda"
+        # As stages/train.py, except that the CPU (benchmarks.gpu --quick only) gets
+        # channels_last and an eager-backend compile too, so their code paths run somewhere
+        # without a GPU.
+        if channels_last:
+            to_channels_last(model)
+        runner = model
+        if compile_:
+            runner = torch.compile(model) if cuda else torch.compile(model, backend="eager")
+        dtype = amp_dtype(device, self.amp)
+        self.applied = {"amp": str(dtype).removeprefix("torch.") if dtype else None,
+                        "channels_last": channels_last,
+                        "compile": ("inductor" if cuda else "eager") if compile_ else None}
+        self.model, self.runner, self.device = model, runner, device
+        self.optimizer = make_adam(model.parameters(), cfg.lr, cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.input = input_shape(self.prep)
+
+    def epoch(self, loader) -> dict:
+        """One har.engine.train_one_epoch over `loader`: its loss and accuracy."""
+        from har.engine import train_one_epoch
+
+        return train_one_epoch(self.runner, loader, self.optimizer, self.device, self.scaler,
+                               self.amp)
+
+    def steps(self) -> int:
+        """Optimiser steps taken so far: every one of them inside train_one_epoch."""
+        first = next(p for p in self.model.parameters() if p.requires_grad)
+        state = self.optimizer.state.get(first, {})
+        return int(state["step"]) if "step" in state else 0
+
+    def weight_sums(self):
+        """One float64 sum per trainable tensor, on the CPU: a trained tensor's sum moves."""
+        import torch
+
+        with torch.no_grad():
+            return torch.stack([p.sum(dtype=torch.float64) for p in self.model.parameters()
+                                if p.requires_grad]).cpu()
+
+    def random_batches(self, n: int) -> list:
+        """n batches of one random clip tensor already on the device (no loading at all)."""
+        import torch
+
+        clips = torch.randn(self.batch, *self.input, device=self.device)
+        labels = torch.randint(0, CLASSES, (self.batch,), device=self.device)
+        return [(clips, labels, torch.arange(self.batch))] * n
+
+
+def sync(device) -> None:
+    """Wait for the GPU's queued work, so that a timer sees it (a CPU has none)."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
+def timed_epochs(setup: Setup, loader, repeats: int, clips: int) -> tuple[list[float], dict]:
+    """clips/s of `repeats` train_one_epoch calls over `loader`, and the last epoch's result."""
+    rates, last = [], {}
+    for _ in range(repeats):
+        sync(setup.device)
+        start = time.perf_counter()
+        last = setup.epoch(loader)
+        sync(setup.device)
+        rates.append(clips / (time.perf_counter() - start))
+    return rates, last
 
 
 def synthetic_frames(count: int, size: tuple[int, int] = (320, 240), seed: int = 0):
@@ -284,18 +339,18 @@ def synthetic_frames(count: int, size: tuple[int, int] = (320, 240), seed: int =
         yield img
 
 
-def write_avi(path: Path, frames, size: tuple[int, int], fps: int = 25) -> Path:
-    """`frames` (RGB arrays of `size`, width x height) as an MPEG-4 Part 2 AVI, UCF101-like."""
+def make_video(path: Path, frames: int, size: tuple[int, int], seed: int) -> Path:
+    """`frames` synthetic_frames of `size` (width x height) as an MPEG-4 Part 2 AVI, UCF101-like."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="avi") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
+        stream = container.add_stream("mpeg4", rate=25)
         stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
         stream.codec_context.bit_rate = 400_000  # UCF101's clips are ~300-400 kb/s XviD
         stream.codec_context.gop_size = 12
         stream.thread_count = 1
-        for img in frames:
+        for img in synthetic_frames(frames, size, seed):
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

@@ -1,47 +1,24 @@
-"""Benchmark: the one GPU check (issue 16). Run once on a machine with a CUDA GPU.
+"""Benchmark: the one GPU check (issue 16), run once on a machine with a CUDA GPU. Three parts,
+one table (benchmarks/README.md, "GPU check", says what each row measures):
 
-Three parts, one table, and JSON with --json:
+  ceiling  train_one_epoch on random clips already on the GPU, per model and setting (fp32,
+           train.amp, train.channels_last, train.compile, all three), set up as
+           stages/train.py sets a model up (benchmarks.common.Setup): clips/s, peak memory;
+  loader   the same step fed by the real data path with 0, 4, 8, 16 workers, against the
+           ceiling; JPEG decoding on the CPU against decode_jpeg on the GPU;
+  e2e      the stages on the tiny profile on the GPU, train again under torchrun (NCCL);
+           each checkpoint then predicts on the CPU.
 
-  ceiling  training clips/s of har.engine.train_one_epoch on random clips already on the
-           GPU (no loading: the compute ceiling) and the peak GPU memory, for every model of
-           params.yaml's default profile and the presets' full-size models (resnet_crnn with
-           ResNet-101 at 29x90x120, td_resnet152_gru at 5x224x224, r2plus1d_18 at 16x112x112),
-           each in fp32, with train.amp, with train.channels_last, with train.compile and
-           with all three. The model is set up as stages/train.py sets it up (weights moved
-           to the device, to_channels_last, torch.compile of the module, Adam, a GradScaler
-           only for fp16), with random weights (pretrained: false costs the same compute).
-  loader   the same training step fed by the real data path: frames files written by the
-           extract stage's functions (har.video.read_frames, har.frames.save_frames) from
-           generated 320x240 videos, har.data.ClipDataset, har.engine.make_loader (pinned
-           memory on CUDA) with 0, 4, 8 and 16 workers; clips/s against the ceiling of the
-           same model and settings (ratio < 1: training waits for the loader), the loader
-           alone, and JPEG decoding of a batch on the CPU (har.frames.load_frames, one
-           process) against torchvision.io.decode_jpeg on the GPU.
-  e2e      the pipeline's own stages (download of a generated folder dataset, extract,
-           split, features, train, evaluate) on the tiny profile in a scratch directory
-           with train.device cuda, amp, channels_last and compile on; train again under
-           torchrun (one process per GPU, at most 2: NCCL); each checkpoint loads on the
-           CPU (har.checkpoint.load_model) and predicts a test clip there.
+The measuring path (ceiling, loader) imports only MEASURING_PATH and this project, never DVC
+or dvclive, so it runs where only torch and a few carried-over wheels are installed; e2e needs
+dvclive (stages/train.py logs with it) and is skipped, saying so, without it. Without CUDA the
+script refuses to run, except with --quick: the tiny profile on the CPU, one or two steps each
+(amp off: the stage's autocast is CUDA only; compile with dynamo's eager backend), which the
+tests run so that the script cannot rot. Figures are never asserted.
 
-The measuring path (ceiling, loader) imports only torch, torchvision, numpy, PyAV,
-simplejpeg, Pillow (torchvision's own dependency), PyYAML and pydantic (har.config) and this
-project: never DVC or dvclive, so it runs where only torch is installed and those wheels
-were carried over (benchmarks/README.md, "GPU check"). The e2e part
-runs stages/train.py, which logs with dvclive: without dvclive it is skipped, saying so.
-
-Without CUDA the script refuses to run, except with --quick: the tiny profile's models on
-the CPU, one or two steps each (amp is then off and compile uses dynamo's eager backend, as
-a CPU has neither bf16 autocast in the stage nor a reason to wait for inductor), which the
-tests run so the script cannot rot. Figures are never asserted.
-
-    python -m benchmarks.gpu [--quick] [--parts ceiling,loader,e2e] [--models A,B]
-                             [--workers 0,4,8,16] [--repeats N] [--json PATH]
-
-Run it from the project root: `python -m` puts the root on sys.path, so `benchmarks` and
-`har` import from the checkout even where har is not pip-installed (a GPU machine with
-only torch and the carried-over wheels); nothing here changes sys.path. The package imports
-har before this module loads torch, so the CPU kernels are pinned as in training (an AVX-512
-host included) and har.engine.seed_everything accepts them.
+Run it from the project root (`python -m benchmarks.gpu --help`): `-m` puts the root on
+sys.path, so `har` imports even where it is not pip-installed. The package imports har before
+this module loads torch, so the CPU kernels are pinned as in training (on an AVX-512 host too).
 """
 
 from __future__ import annotations
@@ -57,8 +34,11 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import torch
+
 from benchmarks.common import (
-    benchmark_parser, machine_info, summary, synthetic_frames, torch_threads, write_avi, write_json)
+    Setup, benchmark_parser, machine_info, make_video, number, report, summary, sync,
+    timed_epochs, torch_threads)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "gpu"
@@ -67,15 +47,11 @@ PARTS = ("ceiling", "loader", "e2e")
 FULL_SIZE = [("ucf101-paper", "resnet_crnn"), ("ucf101-report", "td_resnet152_gru"),
              ("ucf101-modern", "r2plus1d_18")]
 LOADER_MODEL = ("ucf101-modern", "r2plus1d_18")  # the model whose data path we time
-VARIANTS = {  # train.amp, train.channels_last, train.compile
-    "fp32": (False, False, False),
-    "amp": (True, False, False),
-    "channels_last": (False, True, False),
-    "compile": (False, False, True),
-    "amp+channels_last+compile": (True, True, True),
-}
+# (train.amp, train.channels_last, train.compile) of each ceiling row
+VARIANTS = {"fp32": (False, False, False), "amp": (True, False, False),
+            "channels_last": (False, True, False), "compile": (False, False, True),
+            "amp+channels_last+compile": (True, True, True)}
 WORKERS = [0, 4, 8, 16]
-CLASSES = 101  # UCF101's head
 DEFAULTS = {"batches": 10, "warmup": 3, "loader_batches": 40, "videos": 48, "video_frames": 100,
             "video_size": (320, 240), "e2e_epochs": 2, "seed": 0}
 QUICK = {"batches": 1, "warmup": 1, "loader_batches": 2, "videos": 4, "video_frames": 16,
@@ -99,20 +75,24 @@ def _error(e: BaseException) -> str:
 
 # ---------------------------------------------------------------- profiles
 
-def profiles() -> dict:
-    """Params of the default profile ("default"), and of it with each preset applied that this
-    script uses ("tiny", "ucf101-paper", ...), as `har preset apply` would make them."""
+def profile(preset: str | None) -> dict:
+    """params.yaml as a dict, with presets/<preset>.yaml applied as `har preset apply` would."""
     import yaml
 
-    from har.config import parse_params
     from har.presets import merge_preset
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    found = {"default": parse_params(base)}
-    for name in ["tiny", *sorted({p for p, _ in FULL_SIZE + [LOADER_MODEL]})]:
-        preset = yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text()) or {}
-        found[name] = parse_params(merge_preset(base, preset))
-    return found
+    preset_file = ROOT / "presets" / f"{preset}.yaml"
+    return merge_preset(base, yaml.safe_load(preset_file.read_text()) or {}) if preset else base
+
+
+def profiles() -> dict:
+    """Params of the default profile ("default"), and of it with each preset applied that this
+    script uses ("tiny", "ucf101-paper", ...)."""
+    from har.config import parse_params
+
+    names = [None, "tiny", *sorted({p for p, _ in FULL_SIZE + [LOADER_MODEL]})]
+    return {name or "default": parse_params(profile(name)) for name in names}
 
 
 def ceiling_models(profiles: dict, quick: bool, only: list[str] | None) -> list[tuple]:
@@ -128,125 +108,16 @@ def ceiling_models(profiles: dict, quick: bool, only: list[str] | None) -> list[
     return rows
 
 
-# ---------------------------------------------------------------- one training setup
-
-class Setup:
-    """A model trained as stages/train.py trains it, for one (amp, channels_last, compile)."""
-
-    def __init__(self, params, name: str, variant: tuple[bool, bool, bool], device, quick: bool,
-                 seed: int):
-        import torch
-
-        from har.data import Preprocessing
-        from har.engine import amp_dtype, to_channels_last
-        from har.models import count_parameters, create_model, options
-
-        self.amp, channels_last, compile_ = variant
-        spec, cfg = params.model(name), params.train_config(name)
-        self.prep = Preprocessing.for_model(params, name)
-        self.batch = min(cfg.batch_size, 2) if quick else cfg.batch_size
-        model_cfg = dict(spec.model)
-        if "pretrained" in options(spec.arch, model_cfg):
-            model_cfg["pretrained"] = False  # random weights: the same compute, no download
-        torch.manual_seed(seed)
-        model = create_model(spec.arch, CLASSES, self.prep.frames, self.prep.crop, **model_cfg)
-        self.params_total, self.params_trainable = count_parameters(model)
-        model.to(device)
-        cuda = device.type == "cuda"
-        # As stages/train.py, except that the CPU (--quick only) gets channels_last and an
-        # eager-backend compile too, so their code paths run somewhere without a GPU.
-        if channels_last:
-            to_channels_last(model)
-        runner = model
-        if compile_:
-            runner = torch.compile(model) if cuda else torch.compile(model, backend="eager")
-        dtype = amp_dtype(device, self.amp)
-        self.applied = {"amp": str(dtype).removeprefix("torch.") if dtype else None,
-                        "channels_last": channels_last,
-                        "compile": ("inductor" if cuda else "eager") if compile_ else None}
-        self.model, self.runner, self.device = model, runner, device
-        from har.engine import make_adam
-
-        self.optimizer = make_adam(model.parameters(), cfg.lr, cfg.weight_decay)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-        self.input = input_shape(self.prep)
-
-    def epoch(self, loader) -> dict:
-        """One har.engine.train_one_epoch over `loader`: its loss and accuracy."""
-        from har.engine import train_one_epoch
-
-        return train_one_epoch(self.runner, loader, self.optimizer, self.device, self.scaler,
-                               self.amp)
-
-    def steps(self) -> int:
-        """Optimiser steps taken so far: every one of them inside train_one_epoch."""
-        first = next(p for p in self.model.parameters() if p.requires_grad)
-        state = self.optimizer.state.get(first, {})
-        return int(state["step"]) if "step" in state else 0
-
-    def weight_sums(self):
-        """One float64 sum per trainable tensor, on the CPU: a trained tensor's sum moves."""
-        import torch
-
-        with torch.no_grad():
-            return torch.stack([p.sum(dtype=torch.float64) for p in self.model.parameters()
-                                if p.requires_grad]).cpu()
-
-    def random_batches(self, n: int) -> list:
-        """n batches of one random clip tensor already on the device (no loading at all)."""
-        import torch
-
-        clips = torch.randn(self.batch, *self.input, device=self.device)
-        labels = torch.randint(0, CLASSES, (self.batch,), device=self.device)
-        return [(clips, labels, torch.arange(self.batch))] * n
-
-
-def input_shape(prep) -> list[int]:
-    h, w = prep.crop_hw
-    return [3, prep.frames, h, w] if prep.layout == "NCTHW" else [prep.frames, 3, h, w]
-
-
-def _sync(device) -> None:
-    if device.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(device)
-
-
-def timed_epochs(setup: Setup, loader, repeats: int, clips: int) -> tuple[list[float], dict]:
-    """clips/s of `repeats` train_one_epoch calls over `loader`, and the last epoch's result."""
-    rates, last = [], {}
-    for _ in range(repeats):
-        _sync(setup.device)
-        start = time.perf_counter()
-        last = setup.epoch(loader)
-        _sync(setup.device)
-        rates.append(clips / (time.perf_counter() - start))
-    return rates, last
-
-
-def _reset_memory(device) -> None:
-    if device.type == "cuda":
-        import torch
-
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
 def _peak_mb(device) -> float | None:
-    if device.type != "cuda":
-        return None
-    import torch
-
-    return torch.cuda.max_memory_allocated(device) / 2**20
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
 def _release() -> None:
-    import torch
-
-    torch._dynamo.reset()  # compiled graphs of one model must not count against the next
+    """A clean slate: one model's compiled graphs and GPU memory must not count against the next."""
+    torch._dynamo.reset()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
 
 
 def row(section: str, model: str, setting: str, **kw) -> dict:
@@ -279,7 +150,7 @@ def ceiling(models: list[tuple], cfg: dict, repeats: int, device, quick: bool) -
 
 
 def _ceiling_row(label, params, name, variant, flags, cfg, repeats, device, quick) -> dict:
-    _reset_memory(device)
+    _release()
     setup = None
     try:
         setup = Setup(params, name, flags, device, quick, cfg["seed"])
@@ -304,12 +175,6 @@ def _ceiling_row(label, params, name, variant, flags, cfg, repeats, device, quic
 
 # ---------------------------------------------------------------- part 2: the data path
 
-def make_video(path: Path, frames: int, size: tuple[int, int], seed: int) -> None:
-    """An MPEG-4 AVI of moving rectangles over a gradient, with mild noise: benchmarks.common's
-    generator (imports only numpy and PyAV)."""
-    write_avi(path, synthetic_frames(frames, size, seed), size)
-
-
 def extract(video: Path, videos: Path, frames_dir: Path, extract_cfg) -> dict:
     """One frames file, as har.extract.extract_one writes it (its module imports tqdm)."""
     from har.frames import SUFFIX, save_frames
@@ -332,7 +197,8 @@ def loader(params, name: str, cfg: dict, repeats: int, workers: list[int], devic
     setup = Setup(params, name, flags, device, quick, cfg["seed"])
     prep, videos, frames_dir = setup.prep, tmp / "videos", tmp / "frames"
     start = time.perf_counter()
-    paths = [videos / f"c{i % 8}" / f"v_c{i % 8}_g{i // 8 + 1:02d}_c01.avi" for i in range(cfg["videos"])]
+    paths = [videos / f"c{i % 8}" / f"v_c{i % 8}_g{i // 8 + 1:02d}_c01.avi"
+             for i in range(cfg["videos"])]
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         list(pool.map(lambda ip: make_video(ip[1], cfg["video_frames"], cfg["video_size"],
                                             cfg["seed"] + ip[0]), enumerate(paths)))
@@ -375,7 +241,7 @@ def _loader_row(setup, name, dataset, workers, cfg, repeats, n, top, setting, co
             start = time.perf_counter()
             for clips, labels, _ in data:
                 clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            _sync(device)
+            sync(device)
             alone.append(n / (time.perf_counter() - start))
         rates, last = timed_epochs(setup, data, repeats, n)
         fed = summary(rates)
@@ -394,7 +260,6 @@ def decode_rows(dataset, batch: int, repeats: int, device, name: str) -> list[di
     loader worker does, har.frames.load_frames) against torchvision.io.decode_jpeg on the
     device (nvJPEG on CUDA): would decoding on the GPU lift the loader's ceiling?"""
     import numpy as np
-    import torch
     from torchvision.io import decode_jpeg
 
     from har.data import clip_indices
@@ -416,10 +281,10 @@ def decode_rows(dataset, batch: int, repeats: int, device, name: str) -> list[di
         for path, idx in wanted:
             load_frames(path, idx)
         cpu.append(batch / (time.perf_counter() - start))
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         out = decode_jpeg(encoded, device=device.type)
-        _sync(device)
+        sync(device)
         gpu.append(batch / (time.perf_counter() - start))
     shape = list(out[0].shape)
     where = "GPU (nvJPEG)" if device.type == "cuda" else "CPU (--quick: no GPU)"
@@ -438,16 +303,14 @@ def e2e(tiny, cfg: dict, device, models: list[str], tmp: Path) -> list[dict]:
     then train again under torchrun; every checkpoint loaded and run on the CPU."""
     import importlib.util
 
-    import torch
-
     if importlib.util.find_spec("dvclive") is None:
         return [row("e2e", m, "stages", skipped="dvclive is not installed: stages/train.py logs "
                     "with it (pip install dvclive==3.49.1; the ceiling and loader parts do not "
                     "need it)") for m in models]
     work = tmp / "project"
     _write_scratch_project(work, tmp / "videos", tiny, cfg, device, models)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TQDM_DISABLE": "1"}
+    env = {**os.environ, "TQDM_DISABLE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     rows = []
     for stage in ("download", "extract", "split"):
         done = _stage(work, env, [sys.executable, str(ROOT / "stages" / f"{stage}.py")])
@@ -476,21 +339,20 @@ def frozen(params, model: str) -> bool:
     from har.models.features import frozen_encoder
 
     spec, prep = params.model(model), Preprocessing.for_model(params, model)
-    return frozen_encoder(create_model(spec.arch, 2, prep.frames, prep.crop, **spec.model)) is not None
+    net = create_model(spec.arch, 2, prep.frames, prep.crop, **spec.model)
+    return frozen_encoder(net) is not None
 
 
 def _write_scratch_project(work: Path, videos: Path, tiny, cfg: dict, device, models: list[str]):
     import yaml
 
     from har.config import parse_params
-    from har.presets import merge_preset
 
     for c in range(4):  # 4 classes x 5 recordings: enough groups for test and validation
         for g in range(1, 6):
             make_video(videos / f"class{c}" / f"v_class{c}_g{g:02d}_c01.avi", 24, (80, 60),
                        cfg["seed"] + 10 * c + g)
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = merge_preset(base, yaml.safe_load((ROOT / "presets" / "tiny.yaml").read_text()))
+    params = profile("tiny")
     params["dataset"]["name"] = "folder"
     params["dataset"]["folder"]["root"] = str(videos.resolve())
     params["train"].update({"device": device.type, "amp": True, "channels_last": True,
@@ -518,8 +380,6 @@ def _stage(work: Path, env: dict, argv: list[str]) -> dict:
 
 
 def _e2e_row(work, env, model, setting, launcher, device) -> dict:
-    import torch
-
     from har.checkpoint import load_model
     from har.data import ClipDataset
     from har.fileio import read_csv
@@ -591,8 +451,6 @@ class ImportAudit:
 
 
 def gpu_info(device) -> dict:
-    import torch
-
     info = {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(device)
@@ -604,13 +462,10 @@ def gpu_info(device) -> dict:
 
 def run(quick: bool = False, repeats: int | None = None, parts: list[str] | None = None,
         models: list[str] | None = None, workers: list[int] | None = None) -> dict:
-    import torch
-
     cuda = torch.cuda.is_available()
     if not cuda and not quick:
-        raise SystemExit(NO_CUDA.format(torch=torch.__version__,
-                                        build=f"built for CUDA {torch.version.cuda}"
-                                        if torch.version.cuda else "a CPU-only build"))
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise SystemExit(NO_CUDA.format(torch=torch.__version__, build=build))
     parts = parts or list(PARTS)
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -620,7 +475,8 @@ def run(quick: bool = False, repeats: int | None = None, parts: list[str] | None
     repeats = repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS)
     workers = workers or (QUICK_WORKERS if quick else WORKERS)
     device = torch.device("cuda" if cuda else "cpu")
-    result = {"benchmark": NAME, "quick": quick, "machine": {**machine_info(), "gpu": gpu_info(device)},
+    result = {"benchmark": NAME, "quick": quick,
+              "machine": {**machine_info(), "gpu": gpu_info(device)},
               "config": {**cfg, "repeats": repeats, "parts": parts, "workers": workers,
                          "device": device.type,
                          "variants": {k: dict(zip(("amp", "channels_last", "compile"), v))
@@ -648,8 +504,6 @@ def run(quick: bool = False, repeats: int | None = None, parts: list[str] | None
 
 def _measure(result: dict, quick: bool, models: list[str] | None, tmp: Path) -> None:
     """The ceiling and loader parts: the measuring path, which ImportAudit watches."""
-    import torch
-
     from har.engine import seed_everything
 
     c, rows = result["config"], result["rows"]
@@ -673,12 +527,6 @@ def _measure(result: dict, quick: bool, models: list[str] | None, tmp: Path) -> 
         result["seconds"]["loader"] = time.perf_counter() - start
 
 
-def _num(x) -> str:
-    if x is None:
-        return "-"
-    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
-
-
 def _line(r: dict) -> str:
     c = r["clips_per_s"] or {}
     shape = "x".join(map(str, r["input"])) if r["input"] else ""
@@ -686,8 +534,8 @@ def _line(r: dict) -> str:
               else r["note"])
     ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else ""
     return (f"{r['section']:<8} {r['model'][:30]:<30} {r['setting'][:40]:<40} {shape:<14} "
-            f"{r['batch'] or '':>5} {_num(c.get('median')):>9} {_num(c.get('min')):>9} "
-            f"{_num(c.get('max')):>9} {_num(r['peak_mb']):>9} {ratio:>7} {r['baseline'] or '':<10}"
+            f"{r['batch'] or '':>5} {number(c.get('median')):>9} {number(c.get('min')):>9} "
+            f"{number(c.get('max')):>9} {number(r['peak_mb']):>9} {ratio:>7} {r['baseline'] or '':<10}"
             f" {status}")
 
 
@@ -720,14 +568,13 @@ def main(argv: list[str] | None = None) -> int:
                               f"{QUICK_REPEATS}")
     parser.add_argument("--parts", help=f"comma-separated, default all: {','.join(PARTS)}")
     parser.add_argument("--models", help="ceiling only these models (params.yaml names)")
-    parser.add_argument("--workers", help=f"loader worker counts, default {','.join(map(str, WORKERS))}")
+    parser.add_argument("--workers",
+                        help=f"loader worker counts, default {','.join(map(str, WORKERS))}")
     args = parser.parse_args(argv)
     result = run(args.quick, args.repeats, args.parts.split(",") if args.parts else None,
                  args.models.split(",") if args.models else None,
                  [int(w) for w in args.workers.split(",")] if args.workers else None)
-    print(format_table(result))
-    if args.json:
-        write_json(args.json, result)
+    report(result, format_table, args.json)
     return 1 if result["errors"] else 0
 
 

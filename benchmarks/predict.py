@@ -1,63 +1,40 @@
 """Benchmark: `har predict` and `har serve` with the same model as .pt on torch and as .onnx
-on ONNX Runtime, side by side (the .pt figures are each .onnx figure's baseline).
+on ONNX Runtime (written by `har export` in the run), each .onnx figure beside its .pt
+baseline, on the UCF101 fixture clip (../shared/fixtures/videos/mmaction2__tests_data__test.avi):
+a whole `har predict` process (wall time, and CPU time, which other processes disturb far
+less), the model's load and predict_file in a running process, one clip's forward pass on one
+thread (as `har predict` and `har serve` run), and `har serve` as its own process under
+`--clients` concurrent uploads (p50, p95, its peak RSS loaded and after the load).
 
-On the UCF101 fixture clip (../shared/fixtures/videos/mmaction2__tests_data__test.avi,
-320x240 XviD AVI, 164 frames), for each kind of model file:
-
-  cli        wall time of a whole `har predict CLIP --model M` process (Python start,
-             imports, model load, decode, inference: what a user waits for), and its CPU
-             time (user + system), which other processes disturb far less than the wall time;
-  load       Predictor(M) in a running process whose imports are done;
-  predict    Predictor.predict_file(CLIP) with the model loaded: decode, eval.clips clips,
-             inference (the first call is a warm-up);
-  inference  one clip through the model, with one thread (as `har predict` and `har serve`
-             run): the forward pass only, median of `--clip-runs` runs;
-  api        `har serve --model M` as its own process (waitress, params.yaml's serve section),
-             `--clients` threads each POSTing the clip `--requests` times: p50 and p95 latency;
-  rss        that server's peak resident memory (VmHWM) after loading, and after the load test.
-
-With `--runtime-python PY` (the python of a venv made from requirements-runtime.txt and
-the package, README "Prediction and serving"), `cli` of the .onnx file is also measured
-with that interpreter: the deployment's own install, without the dev venv's 6 GB.
-
-The .onnx file is written by `har export` from the .pt in this run. Model: --model, else
-models/cnn3d/seed0/model.pt from `dvc repro`, else an untrained cnn3d with params.yaml's options
-(the same work: weights do not change it). --quick uses a small untrained cnn3d and few requests.
-Targets (issue 15): whole-process .onnx predict <= 0.6 s, serve RSS <= 200 MB with one model,
-inference per clip no slower than torch (ratio <= 1).
-
-`--architectures [NAME ...]` instead exports every registered architecture (or those named)
-at its smallest input with random weights, and reports the export time, the file size and
-ONNX Runtime's largest logit difference from torch, or why it was refused.
+`--runtime-python PY` (a venv of requirements-runtime.txt) also times the .onnx `har predict`
+with that interpreter: the deployment's own install. Model: --model, else
+models/cnn3d/seed0/model.pt from `dvc repro`, else an untrained cnn3d (the same work);
+--quick: a small untrained one. Targets (issue 15): whole-process .onnx predict <= 0.6 s,
+serve RSS <= 200 MB, inference no slower than torch. `--architectures [NAME ...]` instead
+exports every registered architecture (or those named) at its smallest input.
 
     python -m benchmarks.predict                  # ~2 min on 2 cores
-    python -m benchmarks.predict --quick          # checks that it runs
-    python -m benchmarks.predict --runtime-python /tmp/slim/bin/python
     python -m benchmarks.predict --architectures  # ~15 min on 2 cores (mvit_v2_s: 5)
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import platform
 import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
 from pathlib import Path
 
-import torch
-
 from benchmarks.common import (
-    OtherLoad, benchmark_parser, cpu_busy, figure, figures_table, report, resolve_config,
+    OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config,
     torch_threads)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,62 +42,71 @@ CLIP = ROOT.parent / "shared" / "fixtures" / "videos" / "mmaction2__tests_data__
 TRAINED = ROOT / "models" / "cnn3d" / "seed0" / "model.pt"
 NAME = "predict"
 DEFAULTS = {"clients": 8, "requests": 25, "clip_runs": 50}  # requests per client
-QUICK = {"clients": 8, "requests": 2, "clip_runs": 5}
-DEFAULT_REPEATS = 5
-QUICK_REPEATS = 2
-KINDS = (("torch", ".pt on torch"), ("onnx", ".onnx on ONNX Runtime"))
+QUICK = {"clients": 8, "requests": 1, "clip_runs": 5}
+DEFAULT_REPEATS, QUICK_REPEATS = 5, 1
+BASELINE = ".pt on torch"
 TARGET_CLI_S, TARGET_RSS_MB = 0.6, 200
 
 
-def peak_rss_mb(pid: int, field: str = "VmHWM") -> float | None:
-    """VmHWM (peak RSS) of a process in MB, or another /proc/<pid>/status field such as
-    VmRSS (Linux); None elsewhere."""
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM (peak RSS) of a process in MB (Linux); None elsewhere."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
 
 
-def untrained_checkpoint(folder: Path, small: bool) -> Path:
-    """A cnn3d checkpoint in the train stage's format, random weights, params.yaml's preprocessing."""
+def checkpoint(path: Path, arch: str, config: dict, prep, classes: list[str]) -> Path:
+    """A checkpoint in the train stage's format (har.checkpoint), with random weights."""
     from har.checkpoint import write_checkpoint
-    from har.config import load_params
-    from har.data import Preprocessing
     from har.models import create_model
 
-    params = load_params(ROOT / "params.yaml")
-    prep = Preprocessing.for_model(params, "cnn3d")
-    config = {"channels": [8, 16], "fc": [32, 32]} if small else params.model("cnn3d").model
-    classes = [f"class{i}" for i in range(8)]
-    model = create_model("cnn3d", len(classes), prep.frames, prep.crop, **config)
-    path = folder / "cnn3d" / "model.pt"
+    model = create_model(arch, len(classes), prep.frames, prep.crop, **config)
     path.parent.mkdir(parents=True)
-    write_checkpoint(path, model_name="cnn3d", arch="cnn3d", model_config=config,
-                     class_names=classes, preprocessing=prep, weights=model)
+    write_checkpoint(path, model_name=arch, arch=arch, model_config=config, class_names=classes,
+                     preprocessing=prep, weights=model)
     return path
+
+
+def untrained_cnn3d(folder: Path, small: bool) -> Path:
+    """cnn3d with params.yaml's preprocessing and options (small: tiny layers), random weights."""
+    from har.config import load_params
+    from har.data import Preprocessing
+
+    params = load_params(ROOT / "params.yaml")
+    config = {"channels": [8, 16], "fc": [32, 32]} if small else params.model("cnn3d").model
+    return checkpoint(folder / "cnn3d" / "model.pt", "cnn3d", config,
+                      Preprocessing.for_model(params, "cnn3d"), [f"class{i}" for i in range(8)])
 
 
 def _stats(times: list[float]) -> dict:
     ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return {"n": len(times), "median_s": statistics.median(times), "min_s": ordered[0],
-            "max_s": ordered[-1], "p95_s": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]}
+            "max_s": ordered[-1], "p95_s": p95}
 
 
-def upload_request(url: str, data: bytes, filename: str = "clip.avi",
-                   content_type: str = "video/x-msvideo") -> urllib.request.Request:
-    """A POST of `data` as the multipart form field 'file', as a browser sends an upload."""
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return urllib.request.Request(url, data=body, headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+def _seconds(call, n: int) -> list[float]:
+    """Wall seconds of each of n calls of call()."""
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def _post(url: str, data: bytes) -> float:
-    request = upload_request(url, data)
+    """Seconds until /api/predict answers `data` uploaded as a browser uploads a file."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.avi"'
+            f"\r\nContent-Type: video/x-msvideo\r\n\r\n").encode() + data \
+        + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=120) as response:
         json.loads(response.read())
@@ -133,16 +119,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def har_serve(model: Path, env: dict | None = None):
-    """`har serve --model M` (params.yaml's serve section) as its own process, answering
-    /healthz: yields (the process, its base URL, seconds it took to start); stopped with
-    SIGTERM on leaving. `env`: its environment (default: this process's)."""
+def bench_api(model: Path, clients: int, requests: int) -> dict:
+    """`har serve --model M` (params.yaml's serve section) as its own process: the seconds until
+    it answers /healthz, `clients` threads each POSTing the clip `requests` times, its peak
+    RSS; stopped with SIGTERM (its upload folder goes with it)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "har.cli", "serve", "--model", str(model),
                                "--port", str(port), "--params", str(ROOT / "params.yaml")],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         started = time.perf_counter()
         while True:
@@ -155,39 +140,23 @@ def har_serve(model: Path, env: dict | None = None):
                 if time.perf_counter() - started > 180:
                     raise RuntimeError("har serve did not answer /healthz within 180 s")
                 time.sleep(0.2)
-        yield server, base, time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stderr.close()
-
-
-def bench_api(model: Path, clients: int, requests: int) -> dict:
-    """Start `har serve` as a process, load it with `clients` threads, read its peak RSS."""
-    with har_serve(model) as (server, base, startup_s):
+        startup_s = time.perf_counter() - started
         rss_loaded = peak_rss_mb(server.pid)
         data = CLIP.read_bytes()
         _post(f"{base}/api/predict", data)  # warm-up
-        latencies: list[float] = []
-        lock = threading.Lock()
-
-        def client():
-            for _ in range(requests):
-                seconds = _post(f"{base}/api/predict", data)
-                with lock:
-                    latencies.append(seconds)
-
-        threads = [threading.Thread(target=client) for _ in range(clients)]
         wall = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with ThreadPoolExecutor(clients) as pool:  # `clients` requests in flight at any time
+            latencies = list(pool.map(lambda _: _post(f"{base}/api/predict", data),
+                                      range(clients * requests)))
         wall = time.perf_counter() - wall
         return {"startup_s": startup_s, "latency": _stats(latencies),
                 "requests_per_s": len(latencies) / wall, "clients": clients,
                 "requests_per_client": requests, "rss_loaded_mb": rss_loaded,
                 "rss_peak_mb": peak_rss_mb(server.pid)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
 
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
@@ -195,13 +164,14 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
     runtime_python (an interpreter of the slim install, for a second whole-process figure)."""
     model = options.pop("model", None)
     runtime_python = options.pop("runtime_python", None)
-    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick,
+                                  repeats)
     if not CLIP.is_file():
         raise FileNotFoundError(f"{CLIP}: the benchmark needs ../shared/fixtures beside the project")
     with tempfile.TemporaryDirectory() as tmp:
         if model is None:
             trained = TRAINED.is_file() and not quick
-            model = TRAINED if trained else untrained_checkpoint(Path(tmp), small=quick)
+            model = TRAINED if trained else untrained_cnn3d(Path(tmp), small=quick)
             note = "trained (dvc repro)" if trained else "untrained" + (", small" if quick else "")
         else:
             note = "given"
@@ -209,9 +179,8 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
 
         exported = export_onnx(model, Path(tmp) / "model.onnx")
         files = {"torch": Path(model), "onnx": exported.path}
-        machine = {"cpu_busy_before": cpu_busy(), "cores": os.cpu_count(), "torch": torch.__version__,
-                   "onnxruntime": _version("onnxruntime"), "python": platform.python_version()}
-        kinds = {kind: _measure(files[kind], repeats, cfg) for kind, _ in KINDS}
+        machine = {**machine_info(), "onnxruntime": version("onnxruntime")}
+        kinds = {kind: _measure(path, repeats, cfg) for kind, path in files.items()}
         if runtime_python:
             with OtherLoad() as busy:
                 kinds["onnx"]["cli_runtime_s"], kinds["onnx"]["cli_runtime_cpu_s"] = _cli(
@@ -225,15 +194,6 @@ def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
               "kinds": kinds}
     result["figures"] = figures(result)
     return result
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 def _cli(python: Path, model: Path, repeats: int, clip: Path) -> tuple[list[float], list[float]]:
@@ -258,25 +218,14 @@ def _measure(path: Path, repeats: int, cfg: dict) -> dict:
 
     with torch_threads(1), OtherLoad() as busy_model:
         Predictor(path)  # warm-up: the imports, first-use allocations
-        loads = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            predictor = Predictor(path, threads=1)
-            loads.append(time.perf_counter() - start)
+        loads = _seconds(lambda: Predictor(path, threads=1), repeats)
+        predictor = Predictor(path, threads=1)
         predictor.predict_file(CLIP)  # warm-up: first-call allocations, file cache
-        predicts = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            predictor.predict_file(CLIP)
-            predicts.append(time.perf_counter() - start)
+        predicts = _seconds(lambda: predictor.predict_file(CLIP), repeats)
         frames = read_frames(CLIP, predictor.prep.source_frames, predictor.prep.short_side)
         clip = predictor.clip_batch(frames.array)[:1]
         predictor.model.logits(clip)  # warm-up
-        inference = []
-        for _ in range(cfg["clip_runs"]):
-            start = time.perf_counter()
-            predictor.model.logits(clip)
-            inference.append(time.perf_counter() - start)
+        inference = _seconds(lambda: predictor.model.logits(clip), cfg["clip_runs"])
     with OtherLoad() as busy_api:
         api = bench_api(path, cfg["clients"], cfg["requests"])
     return {"file": path.name, "arch": predictor.arch, "clip_shape": list(clip.shape[1:]),
@@ -288,47 +237,36 @@ def _measure(path: Path, repeats: int, cfg: dict) -> dict:
 def figures(result: dict) -> list[dict]:
     """The .onnx figures, each beside the .pt one (baseline) of the same run."""
     pt, onnx = result["kinds"]["torch"], result["kinds"]["onnx"]
-    base = KINDS[0][1]
-    out = [
-        figure("har predict, whole process", "s", onnx["cli_s"], higher_is_better=False,
-               baseline={"name": base, "values": pt["cli_s"]}, busy=onnx["busy"]["cli"],
-               target={"of": "value", "op": "<=", "value": TARGET_CLI_S, "unit": "s"}),
-        figure("har predict, whole process, CPU time", "s", onnx["cli_cpu_s"],
-               higher_is_better=False, baseline={"name": base, "values": pt["cli_cpu_s"]},
-               busy=onnx["busy"]["cli"], note="user + system: the work, whatever else runs"),
-        figure("model load (imports done)", "s", onnx["load_s"], higher_is_better=False,
-               baseline={"name": base, "values": pt["load_s"]}, busy=onnx["busy"]["model"]),
-        figure("predict, model loaded", "s", onnx["predict_s"], higher_is_better=False,
-               baseline={"name": base, "values": pt["predict_s"]}, busy=onnx["busy"]["model"]),
-        figure("inference, one clip, 1 thread", "ms", [1000 * t for t in onnx["inference_s"]],
-               higher_is_better=False, busy=onnx["busy"]["model"],
-               baseline={"name": base, "values": [1000 * t for t in pt["inference_s"]]},
-               target={"of": "ratio", "op": "<=", "value": 1.0}),
-    ]
+
+    def vs(name, unit, ours, theirs, busy=None, scale=1, **kw):
+        return figure(name, unit, [scale * v for v in ours], higher_is_better=False,
+                      busy=busy and onnx["busy"][busy],
+                      baseline={"name": BASELINE, "values": [scale * v for v in theirs]}, **kw)
+
+    cli_target = {"of": "value", "op": "<=", "value": TARGET_CLI_S, "unit": "s"}
+    out = [vs("har predict, whole process", "s", onnx["cli_s"], pt["cli_s"], "cli",
+              target=cli_target),
+           vs("har predict, whole process, CPU time", "s", onnx["cli_cpu_s"], pt["cli_cpu_s"],
+              "cli", note="user + system: the work, whatever else runs")]
     if "cli_runtime_s" in onnx:
-        out.insert(2, figure("har predict, whole process, slim venv", "s", onnx["cli_runtime_s"],
-                             higher_is_better=False, busy=onnx["busy"]["cli_runtime"],
-                             baseline={"name": base, "values": pt["cli_s"]},
-                             target={"of": "value", "op": "<=", "value": TARGET_CLI_S, "unit": "s"},
-                             note="requirements-runtime.txt only"))
-        out.insert(3, figure("har predict, whole process, slim venv, CPU", "s",
-                             onnx["cli_runtime_cpu_s"], higher_is_better=False,
-                             busy=onnx["busy"]["cli_runtime"],
-                             baseline={"name": base, "values": pt["cli_cpu_s"]}))
-    lat_onnx, lat_pt = onnx["api"]["latency"], pt["api"]["latency"]
-    clients = onnx["api"]["clients"]
+        out += [vs("har predict, whole process, slim venv", "s", onnx["cli_runtime_s"],
+                   pt["cli_s"], "cli_runtime", target=cli_target,
+                   note="requirements-runtime.txt only"),
+                vs("har predict, whole process, slim venv, CPU", "s", onnx["cli_runtime_cpu_s"],
+                   pt["cli_cpu_s"], "cli_runtime")]
+    out += [vs("model load (imports done)", "s", onnx["load_s"], pt["load_s"], "model"),
+            vs("predict, model loaded", "s", onnx["predict_s"], pt["predict_s"], "model"),
+            vs("inference, one clip, 1 thread", "ms", onnx["inference_s"], pt["inference_s"],
+               "model", scale=1000, target={"of": "ratio", "op": "<=", "value": 1.0})]
+    api, pt_api = onnx["api"], pt["api"]
     for key, label in (("median_s", "p50"), ("p95_s", "p95")):
-        out.append(figure(f"har serve {label}, {clients} clients", "ms", [1000 * lat_onnx[key]],
-                          higher_is_better=False, busy=onnx["busy"]["api"],
-                          baseline={"name": base, "values": [1000 * lat_pt[key]]}))
-    for key, label, target in (("rss_loaded_mb", "har serve RSS, model loaded", TARGET_RSS_MB),
+        out.append(vs(f"har serve {label}, {api['clients']} clients", "ms",
+                      [api["latency"][key]], [pt_api["latency"][key]], "api", scale=1000))
+    rss_target = {"of": "value", "op": "<=", "value": TARGET_RSS_MB, "unit": "MB"}
+    for key, label, target in (("rss_loaded_mb", "har serve RSS, model loaded", rss_target),
                                ("rss_peak_mb", "har serve peak RSS, after the load", None)):
-        if onnx["api"][key] is None:
-            out.append(figure(label, "MB", None, skipped="no /proc here"))
-            continue
-        out.append(figure(label, "MB", [onnx["api"][key]], higher_is_better=False,
-                          baseline={"name": base, "values": [pt["api"][key]]},
-                          target=target and {"of": "value", "op": "<=", "value": target, "unit": "MB"}))
+        out.append(figure(label, "MB", None, skipped="no /proc here") if api[key] is None
+                   else vs(label, "MB", [api[key]], [pt_api[key]], target=target))
     return out
 
 
@@ -347,9 +285,8 @@ def format_table(result: dict) -> str:
 
 def survey(names: list[str] | None = None) -> dict:
     """Export each registered architecture at its smallest input, random weights."""
-    from har.checkpoint import write_checkpoint
     from har.data import Preprocessing
-    from har.models import create_model, get_entry, list_models
+    from har.models import get_entry, list_models
     from har.onnx_export import export_onnx
 
     rows = []
@@ -357,12 +294,9 @@ def survey(names: list[str] | None = None) -> dict:
         for name in names or list_models():
             entry = get_entry(name)
             frames, side = entry.fixed_input or entry.min_input
-            model = create_model(name, 5, frames, side)
-            prep = Preprocessing(frames, side, frames, side, entry.mean, entry.std, entry.layout, False)
-            path = Path(tmp) / name / "model.pt"
-            path.parent.mkdir()
-            write_checkpoint(path, model_name=name, arch=name, model_config={},
-                             class_names=list("abcde"), preprocessing=prep, weights=model)
+            prep = Preprocessing(frames, side, frames, side, entry.mean, entry.std, entry.layout,
+                                 False)
+            path = checkpoint(Path(tmp) / name / "model.pt", name, {}, prep, list("abcde"))
             start = time.perf_counter()
             try:
                 done = export_onnx(path, Path(tmp) / f"{name}.onnx")
@@ -387,7 +321,8 @@ def _survey_line(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(NAME, __doc__, "small model, few requests: checks that it runs",
                               f"default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
-    parser.add_argument("--model", type=Path, help="a .pt checkpoint (default: models/cnn3d/seed0/model.pt)")
+    parser.add_argument("--model", type=Path,
+                        help="a .pt checkpoint (default: models/cnn3d/seed0/model.pt)")
     parser.add_argument("--clients", type=int, help=f"default {DEFAULTS['clients']}")
     parser.add_argument("--requests", type=int, help=f"per client, default {DEFAULTS['requests']}")
     parser.add_argument("--clip-runs", type=int, help=f"default {DEFAULTS['clip_runs']}")

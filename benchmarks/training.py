@@ -1,21 +1,16 @@
-"""Benchmark: training clips per second of every model params.yaml trains, at its configured size,
-and what pinning the CPU kernels (har/cpu_kernels.py) costs in it.
+"""Benchmark: training clips/s of every model params.yaml trains, at its configured size, and
+what pinning the CPU kernels (har/cpu_kernels.py) costs in it.
 
-What is measured: for each entry of params.yaml's `models:`, the model built as the train
-stage builds it (its arch, options, frames, crop, batch size and Adam), and
-har.engine.train_one_epoch over in-memory random clips of its input shape: the training step
-alone (forward, loss, backward, optimiser step). One warm-up batch, then `--repeats` epochs of
-`--batches` batches; clips/s = clips / epoch time. On CPU; with CUDA also with AMP and
-channels_last, and the GPU utilisation ("no GPU" otherwise). A model with a fully frozen
-encoder trains on the feature cache in the pipeline; here it is timed on pixels and marked.
-No target (issue 7 asks for the figures).
+Each model is set up as the train stage sets it up (benchmarks.common.Setup) and timed in
+har.engine.train_one_epoch over in-memory random clips through the stage's DataLoader: the
+training step alone. On the CPU; with CUDA also with AMP and channels_last, and the GPU
+utilisation. A model with a frozen encoder (the pipeline trains it on the feature cache) is
+timed on pixels, and marked. `--kernels`: the same in fresh processes (the kernels are chosen
+as torch loads), alternating pinned (HAR_CPU_ISA=avx2, the default: the same bits on any
+x86-64 CPU) and native (AVX-512 where the CPU has it); ratio below 1: what that costs.
 
-`--kernels`: the same, run twice per repeat in fresh processes (the kernels are chosen as
-torch loads), alternating: pinned (HAR_CPU_ISA=avx2, the default: the same bits on any
-x86-64 CPU) and HAR_CPU_ISA=native (AVX-512 where the CPU has it), both at the pinned thread
-count. Ratio = pinned / native clips/s; below 1 is what the same bits everywhere cost.
-
-    python -m benchmarks.training [--quick] [--repeats N] [--batches N] [--models A,B] [--kernels] [--json PATH]
+    python -m benchmarks.training [--quick] [--repeats N] [--batches N] [--models A,B]
+                                  [--kernels] [--json PATH]
 """
 
 from __future__ import annotations
@@ -25,111 +20,82 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import TensorDataset
 
 from benchmarks.common import (
-    OtherLoad, benchmark_parser, figure, figures_table, machine_info, report, resolve_config)
+    CLASSES, OtherLoad, Setup, benchmark_parser, figure, figures_table, machine_info, report,
+    resolve_config, timed_epochs)
 from har.config import load_params
 from har.cpu_kernels import threads, without_kernel_choices
-from har.data import Preprocessing
-from har.engine import make_adam, make_loader, to_channels_last, train_one_epoch
-from har.models import count_parameters, create_model
+from har.engine import make_loader
 from har.models.features import frozen_encoder
 
 NAME = "training"
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ("avx2", "native")
-DEFAULTS = {"batches": 2, "classes": 101, "seed": 0}
+DEFAULTS = {"batches": 2}
 QUICK = {"batches": 1}
-DEFAULT_REPEATS = 3
-QUICK_REPEATS = 1
-
-
-def _crop_hw(crop) -> tuple[int, int]:
-    return (crop, crop) if isinstance(crop, int) else (int(crop[0]), int(crop[1]))
-
-
-def input_shape(prep: Preprocessing) -> list[int]:
-    h, w = _crop_hw(prep.crop)
-    if prep.layout == "NCTHW":
-        return [3, prep.frames, h, w]
-    return [prep.frames, 3, h, w]
+DEFAULT_REPEATS, QUICK_REPEATS = 3, 1
+SEED = 0
 
 
 def _time_model(name: str, params, cfg: dict, repeats: int, device: torch.device,
-                amp: bool, channels_last: bool) -> dict:
-    spec, train = params.model(name), params.train_config(name)
-    prep = Preprocessing.for_model(params, name)
-    batch = min(train.batch_size, 4) if cfg.get("quick") else train.batch_size
-    torch.manual_seed(cfg["seed"])
-    model = create_model(spec.arch, cfg["classes"], train.frames, train.crop, **spec.model)
-    frozen = frozen_encoder(model) is not None
-    total, trainable = count_parameters(model)
-    model.to(device)
-    if channels_last:
-        to_channels_last(model)
-    shape = input_shape(prep)
-    n = batch * cfg["batches"]
-    data = TensorDataset(torch.randn(n, *shape), torch.randint(0, cfg["classes"], (n,)), torch.arange(n))
-    loader = make_loader(data, batch, True, 0, cfg["seed"])
-    warm = make_loader(TensorDataset(*(t[:batch] for t in data.tensors)), batch, False, 0, cfg["seed"])
-    optimizer = make_adam(model.parameters(), train.lr, train.weight_decay)
-    use_scaler = amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    train_one_epoch(model, warm, optimizer, device, scaler, amp)  # warm-up: allocations, kernels
-    seconds, utilisation = [], []
+                amp_channels_last: bool, quick: bool) -> dict:
+    flags = (amp_channels_last, amp_channels_last, False)  # amp, channels_last, no compile
+    setup = Setup(params, name, flags, device, quick, SEED)
+    n = setup.batch * cfg["batches"]
+    data = TensorDataset(torch.randn(n, *setup.input), torch.randint(0, CLASSES, (n,)),
+                         torch.arange(n))
+    setup.epoch(setup.random_batches(1))  # warm-up: allocations, kernels
     with OtherLoad() as busy:
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            train_one_epoch(model, loader, optimizer, device, scaler, amp)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-                try:
-                    utilisation.append(float(torch.cuda.utilization(device)))
-                except Exception:  # noqa: BLE001 - needs pynvml; not measured without it
-                    pass
-            seconds.append(time.perf_counter() - start)
-    return {"model": name, "arch": spec.arch, "batch_size": batch, "input": shape,
-            "params": total, "trainable_params": trainable, "frozen_encoder": frozen,
-            "clips_per_s": [n / s for s in seconds], "seconds": seconds, "busy": busy.value,
-            "gpu_utilisation": utilisation}
+        rates, _ = timed_epochs(setup, make_loader(data, setup.batch, True, 0, SEED), repeats, n)
+    utilisation = []
+    if device.type == "cuda":
+        try:
+            utilisation.append(float(torch.cuda.utilization(device)))
+        except Exception:  # noqa: BLE001 - needs pynvml; not measured without it
+            pass
+    return {"model": name, "arch": params.model(name).arch, "batch_size": setup.batch,
+            "input": setup.input, "params": setup.params_total,
+            "trainable_params": setup.params_trainable,
+            "frozen_encoder": frozen_encoder(setup.model) is not None, "clips_per_s": rates,
+            "seconds": [n / r for r in rates], "busy": busy.value, "gpu_utilisation": utilisation}
 
 
 def run(quick: bool = False, repeats: int | None = None, **options) -> dict:
-    """Run the benchmark; options override DEFAULTS (batches, classes, seed) and `models`
-    (a list of params.yaml model names; default all)."""
+    """Run the benchmark; options override DEFAULTS (batches) and `models` (a list of
+    params.yaml model names; default all)."""
     models = options.pop("models", None)
-    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick, repeats)
-    cfg["quick"] = quick
+    cfg, repeats = resolve_config(options, DEFAULTS, QUICK, DEFAULT_REPEATS, QUICK_REPEATS, quick,
+                                  repeats)
     machine = machine_info()
     params = load_params()
-    # --quick: the first model only, a batch of at most 4: it only has to run.
+    # --quick: the first model only, a batch of at most 2: it only has to run.
     names = list(models or (list(params.models)[:1] if quick else params.models))
     cuda = torch.cuda.is_available()
     cpu_runs, gpu_runs, figures = [], [], []
     for name in names:
-        r = _time_model(name, params, cfg, repeats, torch.device("cpu"), False, False)
+        r = _time_model(name, params, cfg, repeats, torch.device("cpu"), False, quick)
         cpu_runs.append(r)
+        frozen = " (frozen encoder: the pipeline trains it on the feature cache)"
         note = (f"batch {r['batch_size']}, input {r['input']}, {r['params']:,} params"
-                + (" (frozen encoder: the pipeline trains it on the feature cache)" if r["frozen_encoder"] else ""))
-        figures.append(figure(f"train {name} (CPU)", "clips/s", r["clips_per_s"], busy=r["busy"], note=note))
+                + (frozen if r["frozen_encoder"] else ""))
+        figures.append(figure(f"train {name} (CPU)", "clips/s", r["clips_per_s"], busy=r["busy"],
+                              note=note))
     for name in names:
+        label = f"train {name} (GPU, AMP, channels_last)"
         if not cuda:
-            figures.append(figure(f"train {name} (GPU, AMP, channels_last)", "clips/s", None,
-                                  skipped="no GPU"))
+            figures.append(figure(label, "clips/s", None, skipped="no GPU"))
             continue
-        r = _time_model(name, params, cfg, repeats, torch.device("cuda"), True, True)
+        r = _time_model(name, params, cfg, repeats, torch.device("cuda"), True, quick)
         gpu_runs.append(r)
-        figures.append(figure(f"train {name} (GPU, AMP, channels_last)", "clips/s", r["clips_per_s"],
-                              busy=r["busy"]))
+        figures.append(figure(label, "clips/s", r["clips_per_s"], busy=r["busy"]))
         figures.append(figure(f"GPU utilisation, {name}", "%", r["gpu_utilisation"] or None,
-                              skipped=None if r["gpu_utilisation"] else "torch.cuda.utilization unavailable"))
+                              skipped=None if r["gpu_utilisation"]
+                              else "torch.cuda.utilization unavailable"))
     if not cuda:
         figures.append(figure("GPU utilisation", "%", None, skipped="no GPU"))
     return {"benchmark": NAME, "quick": quick, "machine": machine,
@@ -178,22 +144,20 @@ def format_table(result: dict) -> str:
                 f"({c['kernels']['avx2']}) against native ({c['kernels']['native']}), "
                 f"{c['repeats']} alternating repeat(s), fresh processes\n\n"
                 + figures_table(result["figures"]))
-    lines = [f"training benchmark{' (quick)' if result['quick'] else ''}: {len(c['models'])} models "
-             f"from params.yaml, {c['batches']} batches per epoch, {c['repeats']} epoch(s), torch "
-             f"threads {c['torch_threads']}{'' if c['cuda'] else ', no GPU'}", ""]
-    lines.append(figures_table(result["figures"]))
-    lines.append("")
-    for r in result["cpu"]:
-        lines.append(f"  {r['model']}: {r['arch']}, batch {r['batch_size']}, input {r['input']}, "
-                     f"{r['params']:,} params ({r['trainable_params']:,} trainable)")
+    lines = [f"training benchmark{' (quick)' if result['quick'] else ''}: {len(c['models'])} "
+             f"models from params.yaml, {c['batches']} batches per epoch, {c['repeats']} "
+             f"epoch(s), torch threads {c['torch_threads']}{'' if c['cuda'] else ', no GPU'}",
+             "", figures_table(result["figures"]), ""]
+    lines += [f"  {r['model']}: {r['arch']}, batch {r['batch_size']}, input {r['input']}, "
+              f"{r['params']:,} params ({r['trainable_params']:,} trainable)"
+              for r in result["cpu"]]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(NAME, __doc__,
-                              "the first model, a batch of at most 4: checks that it runs",
-                              f"epochs timed, default {DEFAULT_REPEATS}, "
-                              f"quick {QUICK_REPEATS}")
+                              "the first model, a batch of at most 2: checks that it runs",
+                              f"epochs timed, default {DEFAULT_REPEATS}, quick {QUICK_REPEATS}")
     parser.add_argument("--batches", type=int, help=f"per epoch, default {DEFAULTS['batches']}")
     parser.add_argument("--models", help="comma-separated params.yaml model names (default: all)")
     parser.add_argument("--kernels", action="store_true",
