@@ -12,11 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from pathlib import Path
-
-import numpy as np
-
-from har.datasets.synthetic import encode_avi
 
 # One class of each of the five UCF101 action types; HandstandPushups has UCF101's quirk
 # (its files are named v_HandStandPushups_*).
@@ -27,15 +22,6 @@ HMDB_TAGS = "u_nm_np1_fr_goo"  # body part, camera motion, people, viewpoint, qu
 # Sources with every character the real names use; the first is shared by all classes' train
 # clips, the second is in one class's test set and another class's train set (as in HMDB51).
 HMDB_SOURCES = ("Film!#&()+;@[]~", "Shared_Film_2", "Other_Movie")
-
-
-def tiny_avi(tmp: Path, shade: int, frames: int = 10) -> bytes:
-    """A real, decodable 40x32 MPEG-4 AVI of `frames` frames, brightness set by `shade`."""
-    rng = np.random.default_rng(shade)
-    video = rng.integers(0, 40, (frames, 32, 40, 3), dtype=np.uint8) + np.uint8(shade % 200)
-    path = tmp / f"shade{shade}.avi"
-    encode_avi(video, path, fps=10)
-    return path.read_bytes()
 
 
 def sha256(data: bytes) -> str:

@@ -17,27 +17,22 @@ def run(cmd: list[str], cwd: Path, check: bool = True, threads: int | None = Non
         ) -> subprocess.CompletedProcess:
     # The default thread count (har/cpu_kernels.py), unless a test asks for another: the tiny
     # profile's numbers are compared bit for bit with presets/tiny.metrics/, made with it.
-    proc = commands.run(cmd, cwd, env=_threads(threads), timeout=None)
+    proc = commands.run(cmd, cwd, env=threads_env(threads), timeout=None)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                     f"{proc.stderr[-3000:]}")
     return proc
 
 
-def stage_env(threads: int | None = None) -> dict[str, str]:
-    """The environment a stage runs in here: a person's (tests/commands.py: no kernel-pinning
-    variables, no PYTHONPATH), with this venv's dvc and har first on PATH."""
-    return commands.environment(_threads(threads))
-
-
-def _threads(threads: int | None) -> dict[str, str]:
+def threads_env(threads: int | None) -> dict[str, str]:
+    """What a command's environment adds to a person's for `threads` (none: the default)."""
     return {} if threads is None else {"HAR_CPU_THREADS": str(threads)}
 
 
 def copy_repo(dst: Path, params: dict) -> Path:
     """The project's files as git sees them, with `params` as params.yaml, committed."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], ROOT
+                ).stdout.split("\0")
     for rel in filter(None, files):
         if (ROOT / rel).is_file():
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)

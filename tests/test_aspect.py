@@ -14,7 +14,6 @@ import io
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -24,7 +23,7 @@ from PIL import Image
 import commands
 from har.checkpoint import save_checkpoint
 from har.cli import main
-from har.config import SyntheticConfig, load_params
+from har.config import load_params
 from har.data import (ClipDataset, clip_indices, preprocess_frames, random_affine,
                       spatial_transform)
 from har.datasets.synthetic import encode_avi, group_style, render_clip
@@ -39,6 +38,7 @@ from har.preprocessing import (Preprocessing, eval_clip, eval_clip_indices, eval
 from har.serve import create_app
 from har.video import probe, read_frames
 from serving import SETTINGS
+from videos import moving_square, write_video
 
 pytestmark = pytest.mark.slow  # every model on every aspect, predict/serve/.onnx as processes
 
@@ -249,7 +249,6 @@ def test_random_training_crops_of_scaled_frames_cover_every_position():
 
 # --- Videos of every aspect through every model family ------------------------------------
 
-FPS = 25
 CLASSES = ["a", "b", "c"]
 # (name, coded width, coded height, display rotation): what each video is shown as.
 VIDEOS = [("portrait_9x16", 72, 128, 0), ("square", 96, 96, 0), ("ultrawide_21x9", 168, 72, 0),
@@ -276,29 +275,11 @@ def model_name(arch: str, crop) -> str:
     return f"{arch}-{h}x{w}"
 
 
-def write_video(path: Path, width: int, height: int, rotation: int, frames: int = 16) -> Path:
-    """A bright square crossing a textured background: something for a resize to smear."""
-    rng = np.random.default_rng(width * height)
-    background = rng.integers(0, 120, (height, width, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for i in range(frames):
-            picture = background.copy()
-            top, left = (i * (height - 16)) // frames, (i * (width - 16)) // frames
-            picture[top:top + 16, left:left + 16] = (250, 220, 40)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
-        out.mux(stream.encode())
-    return path
-
-
 @pytest.fixture(scope="module")
 def aspect_videos(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("aspects")
-    return {name: write_video(root / f"{name}.mp4", w, h, r) for name, w, h, r in VIDEOS}
+    return {name: write_video(root / f"{name}.mp4", moving_square(w, h, seed=w * h), rotation=r)
+            for name, w, h, r in VIDEOS}
 
 
 @pytest.fixture(scope="module")

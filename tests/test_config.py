@@ -1,13 +1,12 @@
 """params.yaml: unknown or missing keys are errors, and presets merge into a valid file."""
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from commands import python
 from har.config import ConfigError, load_params, parse_params
 from har.presets import apply_preset
 
@@ -192,8 +191,7 @@ def test_loading_params_never_imports_torch(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     code = ("import sys, har.config as c; c.load_params(sys.argv[1]); "
             "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "params.yaml")], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = python("-c", code, tmp_path / "params.yaml")
     assert out.stdout.strip() == "ok", out.stderr
 
 

@@ -2,12 +2,12 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from har.data import ClipDataset, Preprocessing, clip_indices, spatial_transform
-from har.frames import FrameCache, save_frames
+from har.frames import FrameCache
+from videos import frames_files
 
 PREP = Preprocessing(source_frames=12, short_side=16, frames=4, crop=12, mean=(0.5, 0.5, 0.5),
                      std=(0.25, 0.25, 0.25), layout="NTCHW", hflip=False)
@@ -58,11 +58,7 @@ def test_no_flip_unless_asked():
 
 
 def test_dataset_yields_every_clip_of_every_video(tmp_path):
-    rng = np.random.default_rng(0)
-    rows = []
-    for v in range(3):
-        save_frames(tmp_path / f"v{v}.npz", rng.integers(0, 255, (12, 16, 20, 3), dtype=np.uint8))
-        rows.append({"frames": f"v{v}.npz", "frames_stored": "12", "label": str(v)})
+    rows = frames_files(tmp_path, [12] * 3, 16, 20, classes=3)
     ds = ClipDataset(rows, tmp_path, PREP, train=False, num_clips=3)
     assert len(ds) == 9
     items = [ds[i] for i in range(len(ds))]
@@ -135,15 +131,6 @@ def test_rotation_turns_about_the_centre_within_its_range():
 
 # The frame cache (train.frame_cache_mb): the same clips, decoded once.
 
-def frames_files(root, count=4, frames=12):
-    rng = np.random.default_rng(1)
-    rows = []
-    for v in range(count):
-        save_frames(root / f"v{v}.npz", rng.integers(0, 255, (frames, 16, 20, 3), dtype=np.uint8))
-        rows.append({"frames": f"v{v}.npz", "frames_stored": str(frames), "label": str(v % 2)})
-    return rows
-
-
 def training_epochs(rows, root, frame_cache, epochs=3):
     torch.manual_seed(0)  # the draws of the clips' frames and crops
     ds = ClipDataset(rows, root, PREP, train=True, frame_cache=frame_cache)
@@ -151,7 +138,7 @@ def training_epochs(rows, root, frame_cache, epochs=3):
 
 
 def test_cached_frames_give_the_very_clips_of_decoding_each_time(tmp_path):
-    rows = frames_files(tmp_path)
+    rows = frames_files(tmp_path, [12] * 4, 16, 20)
     cache = FrameCache(budget_mb=64)
     decoded = training_epochs(rows, tmp_path, None)
     cached = training_epochs(rows, tmp_path, cache)
@@ -161,7 +148,7 @@ def test_cached_frames_give_the_very_clips_of_decoding_each_time(tmp_path):
 
 
 def test_the_cache_stays_within_its_budget_and_the_rest_is_decoded(tmp_path):
-    rows = frames_files(tmp_path)
+    rows = frames_files(tmp_path, [12] * 4, 16, 20)
     one_video = 12 * 3 * 16 * 20  # bytes of one video's decoded frames
     cache = FrameCache(budget_mb=2.5 * one_video / 2**20)  # room for two videos, not three
     decoded = training_epochs(rows, tmp_path, None)
@@ -172,19 +159,19 @@ def test_the_cache_stays_within_its_budget_and_the_rest_is_decoded(tmp_path):
 
 
 def test_a_cached_clip_can_be_changed_without_changing_the_cache(tmp_path):
-    frames_files(tmp_path, count=1)
+    path = tmp_path / frames_files(tmp_path, [12], 16, 20)[0]["frames"]
     cache = FrameCache(budget_mb=64)
-    first = cache.load(tmp_path / "v0.npz", [0, 1])
+    first = cache.load(path, [0, 1])
     expected = first.clone()
     first.zero_()  # as an in-place transform would
-    assert torch.equal(cache.load(tmp_path / "v0.npz", [0, 1]), expected)
+    assert torch.equal(cache.load(path, [0, 1]), expected)
 
 
 def test_a_frame_the_file_lacks_is_an_error_naming_the_file_cached_or_not(tmp_path):
-    frames_files(tmp_path, count=1)
+    path = tmp_path / frames_files(tmp_path, [12], 16, 20)[0]["frames"]
     cache = FrameCache(budget_mb=64)
-    cache.load(tmp_path / "v0.npz", [0])
+    cache.load(path, [0])
     with pytest.raises(IndexError, match=r"v0\.npz: has 12 frames, asked for \[3, 12\]"):
-        cache.load(tmp_path / "v0.npz", [3, 12])
+        cache.load(path, [3, 12])
     with pytest.raises(IndexError, match=r"v0\.npz: has 12 frames"):
-        FrameCache(budget_mb=0).load(tmp_path / "v0.npz", [12])
+        FrameCache(budget_mb=0).load(path, [12])

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dataset_archives import (HMDB_SOURCES, UCF_CLASSES, hmdb51_archives, sha256, tiny_avi,
-                              ucf101_archives)
+from dataset_archives import HMDB_SOURCES, UCF_CLASSES, hmdb51_archives, sha256, ucf101_archives
 from har.ucf101_types import TYPES
 from loopback import serve
 from scratch_repo import ROOT, copy_repo, run, set_params
+from videos import tiny_avi
 
 pytestmark = pytest.mark.slow  # `dvc repro` of the UCF101 and HMDB51 pipelines from archives
 

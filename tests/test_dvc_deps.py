@@ -10,13 +10,12 @@ would drift as the code moves: an eval-only change to a model's forward must re-
 import ast
 import inspect
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from commands import python
 from har import paths
 from har.code_deps import EXEMPT, code_listings, har_files, model_code, model_modules, stage_code
 from har.config import TrainConfig
@@ -122,8 +121,7 @@ def test_building_a_model_imports_only_its_family():
     # In a fresh interpreter: what building one model loads of har/models.
     code = ("import sys, har.models as m; m.create_model('cnn3d', 3, 4, 32); "
             "print(sorted(k for k in sys.modules if k.startswith('har.models.')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = python("-c", code, check=True).stdout
     loaded = {f"har/models/{m.split('.')[-1]}.py" for m in ast.literal_eval(out)}
     assert loaded - {"har/models/registry.py"} <= model_code("cnn3d", ROOT)
     assert "har/models/crnn.py" not in loaded and "har/models/video.py" not in loaded

@@ -2,7 +2,6 @@
 
 import hashlib
 import shutil
-import subprocess
 
 import av
 import numpy as np
@@ -10,10 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import commands
+from har.datasets.synthetic import encode_avi
 from har.extract import ExtractionError, ExtractSettings, extract_all
 from har.fileio import read_csv
 from har.frames import load_frames
-from har.video import VideoError, read_frames, sample_indices
+from har.video import VideoError, ffmpeg_exe, read_frames, sample_indices
+from videos import flat
 
 SIZE = 64
 
@@ -138,12 +140,9 @@ def test_unreadable_single_file_raises_a_named_error(tmp_path):
         read_frames(text, 4, 32)
 
 
-def _ramp_video(path, n=50):
+def _ramp_video(path):
     """A video whose frame i has grey level 4*i: the decoded brightness tells the index."""
-    from har.datasets.synthetic import encode_avi
-
-    frames = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None] * 4, 48 * 64 * 3)
-    encode_avi(frames.reshape(n, 48, 64, 3), path, fps=25)
+    encode_avi(flat(64, 48, [4 * i for i in range(50)]), path, fps=25)
     return path
 
 
@@ -155,11 +154,9 @@ def test_frames_are_sampled_from_the_whole_video_in_one_pass(tmp_path):
 
 
 def test_container_without_frame_count_is_decoded_fully(tmp_path):
-    from har.video import ffmpeg_exe
-
     mkv = tmp_path / "ramp.mkv"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(_ramp_video(tmp_path / "ramp.avi")),
-                    "-c", "copy", str(mkv)], check=True)
+    commands.run([ffmpeg_exe(), "-v", "error", "-i", _ramp_video(tmp_path / "ramp.avi"), "-c", "copy",
+                  mkv], check=True)
     r = read_frames(mkv, 5, 32)
     assert r.info.frame_count_exact is False and r.decoded == 50
     assert any("no frame count" in n for n in r.notes)

@@ -8,9 +8,9 @@ import torch
 
 from har.data import ClipDataset, Preprocessing, clip_indices
 from har.features import FeatureCacheError, FeatureClipDataset, load_cache, write_cache, write_not_cached
-from har.frames import save_frames
 from har.models import create_model, get_entry
 from har.models.features import FeatureHead, frozen_encoder
+from videos import frames_files
 
 FROZEN = [
     ("resnet_crnn", {"depth": 18, "freeze": "backbone", "lstm_hidden": 16, "lstm_layers": 2}),
@@ -29,14 +29,7 @@ def _prep(arch: str, crop: int = 32) -> Preprocessing:
 def videos(tmp_path_factory):
     """Frames files of 5 videos (one of them shorter) and their split rows."""
     root = tmp_path_factory.mktemp("frames")
-    rng = np.random.default_rng(0)
-    rows = []
-    for i, stored in enumerate([10, 10, 7, 10, 10]):
-        save_frames(root / f"c{i % 2}" / f"v{i}.npz",
-                    rng.integers(0, 256, (stored, 40, 48, 3), dtype=np.uint8))
-        rows.append({"id": f"c{i % 2}/v{i}", "frames": f"c{i % 2}/v{i}.npz",
-                     "frames_stored": str(stored), "label": str(i % 2)})
-    return root, rows
+    return root, frames_files(root, [10, 10, 7, 10, 10], 40, 48)
 
 
 def _model(arch, cfg, seed=0):

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 import yaml
 
@@ -27,11 +25,11 @@ import commands
 from har.fileio import read_csv
 from har.frames import load_frames
 from scratch_repo import ROOT, copy_repo, run
+from videos import DIRECTIONS, moving_square, write_video
 
 pytestmark = pytest.mark.slow
 
 TINY = yaml.safe_load((ROOT / "presets" / "tiny.yaml").read_text())
-FPS = 25
 # aspect -> (coded width, coded height, display rotation, extension); the shape its frames
 # are shown at: "landscape", "portrait" or "square".
 ASPECTS = {
@@ -50,41 +48,19 @@ MODELS = {"cnn3d": {**TINY["models"]["cnn3d"],
           "crnn": TINY["models"]["crnn"]}  # crop 28: square
 
 
-def write_video(path: Path, width: int, height: int, rotation: int, direction: int,
-                frames: int = 16) -> None:
-    """A bright square crossing a textured background, rightwards or downwards by class."""
-    rng = np.random.default_rng([width, height, direction, len(path.name)])
-    background = rng.integers(0, 120, (height, width, 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        if path.suffix == ".avi":
-            stream = out.add_stream("mpeg4", rate=FPS)
-        else:
-            stream = out.add_stream("libx264", rate=FPS)
-            stream.options = {"preset": "ultrafast"}
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if rotation:
-            stream.set_display_rotation(rotation)
-        for i in range(frames):
-            picture = background.copy()
-            step = (i * (min(width, height) - 16)) // frames
-            top, left = [(step, 8), (8, step), (step, step)][direction]
-            picture[top:top + 16, left:left + 16] = (250, 220, 40)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
-        out.mux(stream.encode())
-
-
 def make_videos(root: Path) -> dict[str, str]:
     """The dataset under `root`; video id (class/stem) -> aspect."""
     names = list(ASPECTS)
     ids = {}
-    for direction, (cls, (groups, clips)) in enumerate(CLASSES.items()):
+    for k, (cls, (groups, clips)) in enumerate(CLASSES.items()):  # the square's way by class
         for g in range(1, groups + 1):
             for c in range(1, clips + 1):
                 aspect = names[(c - 1 + (g - 1) * (clips < len(names))) % len(names)]
                 width, height, rotation, ext, _ = ASPECTS[aspect]
                 stem = f"v_{cls.capitalize()}_g{g:02d}_c{c:02d}"
-                write_video(root / cls / f"{stem}{ext}", width, height, rotation, direction)
+                frames = moving_square(width, height, DIRECTIONS[k],
+                                       seed=[width, height, k, len(stem + ext)])
+                write_video(root / cls / f"{stem}{ext}", frames, rotation=rotation)
                 ids[f"{cls}/{stem}"] = aspect
     return ids
 

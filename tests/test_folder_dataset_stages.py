@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dataset_archives import tiny_avi
 from har.config import deep_merge
+from videos import tiny_avi
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = {"jump": 5, "walk": 4, "wave": 6}  # class -> UCF-style groups, 2 clips each

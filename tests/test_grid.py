@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from commands import environment
+from commands import popen
 from scratch_repo import run
 
 pytestmark = pytest.mark.slow
@@ -37,8 +37,8 @@ def clone(source: Path, dest: Path, remote: Path) -> Path:
 
 def grid(repo: Path, *args: str) -> subprocess.Popen:
     log = open(repo.parent / f"{repo.name}.log", "w")
-    return subprocess.Popen([str(repo / "scripts" / "grid.sh"), *args], cwd=repo,
-                            env=environment(), stdout=log, stderr=subprocess.STDOUT, text=True)
+    return popen([repo / "scripts" / "grid.sh", *args], repo, stdout=log, stderr=subprocess.STDOUT,
+                 text=True)
 
 
 def finish(proc: subprocess.Popen, repo: Path) -> str:

@@ -19,41 +19,9 @@ from har.predict import Predictor
 from har.serve import create_app
 from har.timeline import windows
 from har.video import MAX_PIXELS, VideoError, check_geometry, iter_frames, probe, read_frames
+from videos import flat, write_video
 
 RED, BLUE = (200, 30, 30), (30, 30, 200)
-
-
-def add_stream(output, width: int, height: int, codec: str = "libx264"):
-    stream = output.add_stream(codec, rate=25)
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    if codec == "libx264":
-        stream.options = {"preset": "ultrafast"}
-    return stream
-
-
-def solid(stream, colour, index: int) -> av.VideoFrame:
-    rgb = np.empty((stream.height, stream.width, 3), np.uint8)
-    rgb[:] = colour
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-    frame.pts, frame.time_base = index, Fraction(1, 25)
-    return frame
-
-
-def write_video(path: Path, tracks: list[tuple[int, int, int, tuple, bool]], fmt: str | None = None,
-                codec: str = "libx264") -> Path:
-    """One video stream per (width, height, frames, colour, default) track, in that order."""
-    with av.open(str(path), "w", format=fmt) as output:
-        streams = []
-        for width, height, frames, colour, default in tracks:
-            stream = add_stream(output, width, height, codec=codec)
-            if default:
-                stream.disposition = av.stream.Disposition.default
-            streams.append((stream, frames, colour))
-        for stream, frames, colour in streams:
-            for i in range(frames):
-                output.mux(stream.encode(solid(stream, colour, i)))
-            output.mux(stream.encode())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +29,10 @@ def hostile(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("hostile")
     return {
         # 4096x2 (the issue's 2.4 KB file): scaled to a short side of 32 it would be 65536 wide.
-        "thin": write_video(root / "thin.mp4", [(4096, 2, 5, RED, False)]),
+        "thin": write_video(root / "thin.mp4", flat(4096, 2, [RED] * 5)),
         # Just over the budget: 4104x2160 is 8,864,640 pixels.
-        "huge": write_video(root / "huge.mp4", [(4104, 2160, 1, RED, False)]),
-        "good": write_video(root / "good.mp4", [(64, 48, 10, BLUE, False)]),
+        "huge": write_video(root / "huge.mp4", flat(4104, 2160, [RED])),
+        "good": write_video(root / "good.mp4", flat(64, 48, [BLUE] * 10)),
     }
 
 
@@ -85,13 +53,9 @@ def test_a_decoded_frame_is_let_go_before_the_next_decode(tmp_path):
     # A full-size frame still referenced while the decoder works is a picture it cannot reuse,
     # so it allocates another: with B-frames at 4096x2160, 19 MB more peak memory
     # (the worst cases of the hostile_memory benchmark, since dropped: benchmarks/README.md). Only the small RGB copies may stay.
-    path = tmp_path / "bframes.mp4"
-    with av.open(str(path), "w") as output:
-        stream = add_stream(output, 96, 64)
-        stream.options = {"preset": "ultrafast", "x264-params": "bframes=2:b-adapt=0"}
-        for i in range(12):
-            output.mux(stream.encode(solid(stream, (20 * i, 100, 50), i)))
-        output.mux(stream.encode())
+    colours = [(20 * i, 100, 50) for i in range(12)]
+    path = write_video(tmp_path / "bframes.mp4", flat(96, 64, colours),
+                       options={"x264-params": "bframes=2:b-adapt=0"})
     with av.open(str(path)) as c:
         assert av.video.frame.PictureType.B in {f.pict_type for f in c.decode(video=0)}
     frames = iter_frames(path, 32)
@@ -118,13 +82,12 @@ def test_the_budget_s_edges():
 
 def test_the_default_stream_is_read_else_the_largest(tmp_path):
     # The issue's file: a 2-frame thumbnail first, the real clip second and marked default.
-    marked = write_video(tmp_path / "marked.mp4", [(32, 24, 2, RED, False), (64, 48, 12, BLUE, True)])
+    thumbnail, clip = flat(32, 24, [RED] * 2), flat(64, 48, [BLUE] * 12)
+    marked = write_video(tmp_path / "marked.mp4", thumbnail, clip, default=1)
     # The mark wins over size: here the small stream is the default one.
-    small_marked = write_video(tmp_path / "small.mp4",
-                               [(64, 48, 12, BLUE, False), (32, 24, 6, RED, True)])
+    small_marked = write_video(tmp_path / "small.mp4", clip, flat(32, 24, [RED] * 6), default=1)
     # No marks at all (AVI has none): the most pixels x frames, whatever the order.
-    unmarked = write_video(tmp_path / "unmarked.avi",
-                           [(32, 24, 2, RED, False), (64, 48, 12, BLUE, False)], codec="mpeg4")
+    unmarked = write_video(tmp_path / "unmarked.avi", thumbnail, clip)
     for path, size, frames, colour in ((marked, (64, 48), 12, BLUE), (small_marked, (32, 24), 6, RED),
                                        (unmarked, (64, 48), 12, BLUE)):
         info = probe(path)

@@ -2,10 +2,10 @@
 complete params.yaml with it: params.yaml's first line names it for yaml-language-server)."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+from commands import run
 from har.config import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,8 +18,7 @@ def test_the_committed_schema_is_the_models_schema():
 
 
 def test_the_command_writes_the_schema():
-    out = subprocess.run([sys.executable, "-m", "har.config", "--schema"], cwd=ROOT,
-                         capture_output=True, check=True).stdout
+    out = run([sys.executable, "-m", "har.config", "--schema"], check=True, text=False).stdout
     assert out == (ROOT / "params.schema.json").read_bytes()
 
 

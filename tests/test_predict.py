@@ -21,6 +21,7 @@ from har.frames import jpeg_round_trip, load_frames
 from har.predict import Predictor
 from har.timeline import windows
 from har.video import read_frames
+from videos import flat, write_video
 
 # Float32 sums in a batch of 32 clips (evaluate) and of 3 (predict) may round differently;
 # everything before the model is compared bit for bit.
@@ -103,11 +104,7 @@ def _audio_only(path: Path) -> Path:
 
 
 def _no_frames(path: Path) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=25)
-        stream.width, stream.height = 64, 48
-        out.start_encoding()  # the header, with its video stream, and not one frame
-    return path
+    return write_video(path, flat(64, 48, []))  # the header, with its video stream, and not one frame
 
 
 def _text(path: Path) -> Path:
@@ -239,14 +236,8 @@ def test_timeline_and_annotate_take_one_video(tiny_model, two_classes, capsys):
 def test_a_stream_that_changes_resolution_still_gives_frames_of_one_size(tmp_path):
     """Found by the upload fuzz test: a corrupt header mid-stream changed the frame size."""
     def grey(width: int, height: int, level: int) -> bytes:
-        path = tmp_path / f"{width}.m4v"
-        with av.open(str(path), "w", format="m4v") as out:
-            stream = out.add_stream("mpeg4", rate=25)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), level, np.uint8), "rgb24")
-            for packet in [p for _ in range(10) for p in stream.encode(frame)] + list(stream.encode()):
-                out.mux(packet)
-        return path.read_bytes()
+        return write_video(tmp_path / f"{width}.m4v", flat(width, height, [level] * 10), codec="mpeg4",
+                           container="m4v").read_bytes()
 
     both = tmp_path / "both.m4v"  # a raw MPEG-4 stream: the second half has a new size
     both.write_bytes(grey(64, 48, 50) + grey(96, 96, 200))

@@ -14,9 +14,9 @@ import yaml
 from har.config import load_params, parse_params
 from har.data import ClipDataset, Preprocessing
 from har.engine import make_loader, train_one_epoch
-from har.frames import save_frames
 from har.models import create_model, get_entry, options
 from har.presets import MODELINE, apply_preset, merge_preset
+from videos import frames_files
 
 pytestmark = pytest.mark.slow  # every preset's models built and trained a step
 
@@ -71,13 +71,6 @@ def test_a_preset_without_models_keeps_them_and_one_with_models_resets_reported(
     assert list(p.models) == ["r2plus1d_18"] and p.reported == []
 
 
-def one_video(tmp_path: Path, prep: Preprocessing) -> list[dict]:
-    frames = np.random.default_rng(0).integers(
-        0, 255, (prep.source_frames, prep.short_side, prep.short_side * 4 // 3, 3), dtype=np.uint8)
-    save_frames(tmp_path / "v.npz", frames)
-    return [{"frames": "v.npz", "frames_stored": str(prep.source_frames), "label": "3"}]
-
-
 def smallest_input(prep: Preprocessing, arch: str) -> Preprocessing:
     """The smallest clips `arch` accepts, as wide as the preset's crop for their height."""
     frames, side = get_entry(arch).min_input
@@ -117,7 +110,8 @@ def test_every_preset_model_builds_and_trains_one_step(tmp_path, one_thread):
             prep = Preprocessing.for_model(params, model_name)
             if spec.arch != "cnn3d":
                 prep = smallest_input(prep, spec.arch)
-            video = one_video(tmp_path, prep)
+            video = frames_files(tmp_path, [prep.source_frames], prep.short_side,
+                                 prep.short_side * 4 // 3)  # one 4:3 video
             loader = make_loader(ClipDataset(video, tmp_path, prep, train=True),
                                  batch_size=1, shuffle=True, workers=0, seed=0)
             trainable = [p for p in model.parameters() if p.requires_grad]

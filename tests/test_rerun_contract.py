@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dataset_archives import tiny_avi
 from scratch_repo import ROOT, copy_repo, run, set_params
+from videos import tiny_avi
 
 pytestmark = pytest.mark.slow
 

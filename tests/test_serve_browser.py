@@ -6,13 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 import tiny_model as tm
 from har.predict import Predictor
 from serving import live_server, post_video, second_model
+from videos import write_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -103,17 +103,7 @@ def test_upload_shows_the_top_classes_as_bars(browser, tiny_model, videos, tmp_p
 
 def _webm(path: Path, frames: np.ndarray) -> Path:
     """VP8 in WebM, which Chromium plays (unlike the AVI clips), so the page can seek it."""
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libvpx", rate=tm.FPS)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "4", "b:v": "2M"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return write_video(path, frames, fps=tm.FPS, options={"crf": "4", "b:v": "2M"})
 
 
 def test_a_long_upload_shows_the_class_over_time_and_seeks_on_click(browser, tiny_model, tmp_path):

@@ -13,7 +13,8 @@ import psutil
 import pytest
 import torch
 
-from scratch_repo import run, set_params, stage_env
+import commands
+from scratch_repo import run, set_params, threads_env
 
 pytestmark = pytest.mark.slow  # the tiny `dvc repro` end to end: minutes
 
@@ -44,11 +45,10 @@ def restore(tiny_repo):
 def kill_after_first_checkpoint(repo: Path, model: str, threads: int | None = None) -> int:
     """Start `python stages/train.py <model> 0`, SIGKILL it once an epoch's checkpoint exists;
     returns the checkpoint's epoch."""
-    env = stage_env(threads)
     checkpoint = repo / "checkpoints" / model / "seed0" / "last.pt"
     with open(repo.parent / "killed.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "stages/train.py", model, "0"], cwd=repo, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = commands.popen([sys.executable, "stages/train.py", model, "0"], repo,
+                              env=threads_env(threads), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -227,8 +227,8 @@ def test_a_queued_experiment_runs_and_reports_its_metrics(tiny_repo):
          "aggregate@cnn3d"], repo)
     with open(repo.parent / "queue.log", "w") as log:
         # Redirected: the worker it starts keeps stdout open, so a pipe would never close.
-        subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=repo, stdout=log,
-                       stderr=subprocess.STDOUT, env=stage_env(), check=True)
+        commands.run(["dvc", "queue", "start", "-j", "1"], repo, stdout=log, stderr=subprocess.STDOUT,
+                     check=True)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import av
-import numpy as np
 import pytest
 
 from har.video import (VideoError, check_geometry, display_size, output_size, poster_frame,
                        probe, quarter_turns, read_frames)
+from videos import noise, write_video
 
 
 def test_an_odd_number_of_quarter_turns_swaps_the_sides():
@@ -49,25 +48,10 @@ def test_the_budget_measures_the_shown_shape():
         check_geometry("x", 100, 100, Fraction(2, 33))
 
 
-def _video_with_sar(path, width: int, height: int, sar: Fraction, frames: int = 6):
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.sample_aspect_ratio = sar
-        stream.options = {"preset": "ultrafast"}
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (height, width, 3), np.uint8),
-                                               format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
-
-
 def test_probe_frames_and_poster_take_their_size_from_the_rule(videos, tmp_path):
+    wide_pixels = write_video(tmp_path / "sar.mp4", noise(100, 60, 6), sar=Fraction(3, 2))
     cases = [  # (file, coded width, coded height, SAR, rotation)
-        (_video_with_sar(tmp_path / "sar.mp4", 100, 60, Fraction(3, 2)), 100, 60, Fraction(3, 2), 0),
+        (wide_pixels, 100, 60, Fraction(3, 2), 0),
         (videos / "FFMpegCore__input_3sec_rotation_negative_90deg.mp4", 1280, 720, None, -90),
     ]
     for path, width, height, sar, rotation in cases:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from commands import environment
+from commands import environment, run
 from har.config import load_params
 from har.grid import runs
 
@@ -26,8 +26,7 @@ ACTIONLINT = shutil.which("actionlint", path=environment()["PATH"])
 
 def lint(*paths: Path) -> subprocess.CompletedProcess:
     assert ACTIONLINT, "actionlint not found: pip install -r requirements.txt installs it"
-    return subprocess.run([ACTIONLINT, "-no-color", *map(str, paths)], capture_output=True,
-                          text=True, env=environment())
+    return run([ACTIONLINT, "-no-color", *paths])
 
 
 def test_actionlint_passes_every_workflow():
@@ -54,8 +53,7 @@ def test_the_matrix_is_params_yamls_grid(grid_workflow):
     # The plan job's command, run here: its output is the run job's matrix.
     plan = grid_workflow["jobs"]["plan"]["steps"][-1]["run"]
     command = re.search(r"\$\((.+)\)", plan).group(1)
-    out = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
-                         env=environment(), check=True).stdout
+    out = run(["bash", "-c", command], check=True).stdout  # as the job's `run:` step
     matrix = json.loads(out)
     params = load_params(ROOT / "params.yaml")
     assert matrix == runs(params) == [{"model": m, "seed": s}
