@@ -50,7 +50,7 @@ def live_dir(model: str, seed: int) -> Path:
 
 def curve_file(model: str, seed: int, split: str, metric: str) -> Path:
     """One per-epoch curve of one run as dvclive writes it (split: train or val; metric:
-    loss or top1)."""
+    loss, top1, or for val also mean_class_top1)."""
     return live_dir(model, seed) / "plots" / "metrics" / split / f"{metric}.tsv"
 
 

@@ -74,13 +74,13 @@ def mean_curves(model: str, seeds: list[int]) -> pd.DataFrame:
     """metrics/curves/<model>.csv: per epoch, the seeds' mean of every curve, and the lowest and
     highest seed's validation curves (the report draws the band between them)."""
     table = {}
-    for split in ("train", "val"):
-        for metric in ("loss", "top1"):
-            curves = seed_curves(model, seeds, split, metric)
-            table[f"{split}_{metric}"] = curves.mean(axis=1)
-            if split == "val":
-                table[f"val_{metric}_min"] = curves.min(axis=1)
-                table[f"val_{metric}_max"] = curves.max(axis=1)
+    for split, metric in (("train", "loss"), ("train", "top1"), ("val", "loss"), ("val", "top1"),
+                          ("val", "mean_class_top1")):  # the last: what model selection reads
+        curves = seed_curves(model, seeds, split, metric)
+        table[f"{split}_{metric}"] = curves.mean(axis=1)
+        if split == "val":
+            table[f"val_{metric}_min"] = curves.min(axis=1)
+            table[f"val_{metric}_max"] = curves.max(axis=1)
     return pd.DataFrame(table).rename_axis("epoch").reset_index()
 
 

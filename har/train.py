@@ -133,7 +133,8 @@ def train(params, model_name: str, seed: int, ctx: distributed.Context,
         if scheduler is not None:
             scheduler.step()
         history.append({"epoch": epoch, "train_loss": tr["loss"], "train_top1": tr["acc"],
-                        "val_loss": va["loss"], "val_top1": va["top1"]})
+                        "val_loss": va["loss"], "val_top1": va["top1"],
+                        "val_mean_class_top1": va["mean_class_top1"]})  # what selection reads
         val_videos = va["videos"]
         # Model selection on validation only, by mean class accuracy (exact, so on a balanced
         # validation set the same choice as by accuracy); ties go to the lower validation loss.
