@@ -46,6 +46,22 @@ def copy_repo(dst: Path, params: dict) -> Path:
     return dst
 
 
+TINY = yaml.safe_load((ROOT / "presets" / "tiny.yaml").read_text())
+
+
+def tiny_folder_params(models: dict) -> dict:
+    """params.yaml for a folder dataset at `videos/` with the tiny preset's extract, train and
+    eval sections, one seed (0), and `models`."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section in ("extract", "train", "eval"):
+        params[section].update(TINY[section])
+    params["train"]["seeds"] = [0]
+    params["dataset"].update({"name": "folder", "split": 1})
+    params["dataset"]["folder"].update({"root": "videos", "test_fraction": 0.3, "seed": 0})
+    params["models"] = models
+    return params
+
+
 def tiny_repro(dst: Path) -> Path:
     """A scratch copy with the tiny preset applied and committed, after one `dvc repro`."""
     copy_repo(dst, yaml.safe_load((ROOT / "params.yaml").read_text()))

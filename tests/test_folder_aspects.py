@@ -20,17 +20,15 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import commands
 from har.fileio import read_csv
 from har.frames import load_frames
-from scratch_repo import ROOT, copy_repo, run
+from scratch_repo import TINY, copy_repo, run, tiny_folder_params
 from videos import DIRECTIONS, moving_square, write_video
 
 pytestmark = pytest.mark.slow
 
-TINY = yaml.safe_load((ROOT / "presets" / "tiny.yaml").read_text())
 # aspect -> (coded width, coded height, display rotation, extension); the shape its frames
 # are shown at: "landscape", "portrait" or "square".
 ASPECTS = {
@@ -69,14 +67,7 @@ def make_videos(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> tuple[Path, dict[str, str], str]:
     """The scratch project after one full `dvc repro`; its videos; DVC's output."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section in ("extract", "train", "eval"):
-        params[section].update(TINY[section])
-    params["train"]["seeds"] = [0]
-    params["dataset"].update({"name": "folder", "split": 1})
-    params["dataset"]["folder"].update({"root": "videos", "test_fraction": 0.3, "seed": 0})
-    params["models"] = MODELS
-    repo = copy_repo(tmp_path_factory.mktemp("aspects") / "repo", params)
+    repo = copy_repo(tmp_path_factory.mktemp("aspects") / "repo", tiny_folder_params(MODELS))
     ids = make_videos(repo / "videos")  # git ignores videos/: read in place, as a user's
     return repo, ids, run(["dvc", "repro"], repo).stdout
 

@@ -16,16 +16,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from scratch_repo import ROOT, copy_repo, run, set_params
+from scratch_repo import TINY, copy_repo, run, set_params, tiny_folder_params
 from videos import tiny_avi
 
 pytestmark = pytest.mark.slow
 
 CLASSES = ("jump", "wave")
 GROUPS = 5  # per class, one clip each: test takes 1 or 2 groups, validation 1 of the rest
-TINY = yaml.safe_load((ROOT / "presets" / "tiny.yaml").read_text())
 
 
 def video_name(cls: str, group: int) -> str:
@@ -67,14 +65,8 @@ def append_comment(path: Path) -> None:
 def project(tmp_path_factory) -> Path:
     """The scratch project, after one full `dvc repro` (cnn3d and crnn, seed 0)."""
     base = tmp_path_factory.mktemp("contract")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section in ("extract", "train", "eval"):
-        params[section].update(TINY[section])
-    params["train"]["seeds"] = [0]
-    params["dataset"].update({"name": "folder", "split": 1})
-    params["dataset"]["folder"].update({"root": "videos", "test_fraction": 0.3, "seed": 0})
-    params["models"] = {m: TINY["models"][m] for m in ("cnn3d", "crnn")}
-    repo = copy_repo(base / "repo", params)
+    repo = copy_repo(base / "repo",
+                     tiny_folder_params({m: TINY["models"][m] for m in ("cnn3d", "crnn")}))
     scratch = base / "scratch"
     scratch.mkdir()
     for i, (cls, group) in enumerate((c, g) for c in CLASSES for g in range(1, GROUPS + 1)):
